@@ -1,0 +1,220 @@
+"""Shared fixtures: real Redis and PostgreSQL servers, a fresh database per test, and the
+``backend`` fixture that runs each capability contract against memory and Redis."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+from services import PostgresServer, RedisServer, in_ci
+from trackeep_desktop import db as dbmod
+from trackeep_desktop import migrations
+from trackeep_desktop.clock import ManualClock
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--db",
+        choices=["sqlite", "postgres"],
+        default=os.environ.get("TRACKEEP_TEST_DB", "sqlite"),
+        help="database the suite runs on (postgres: TRACKEEP_TEST_DATABASE_URL or a "
+        "PostgreSQL server the tests start themselves)",
+    )
+
+
+def unavailable(reason: str):
+    """Skip locally; fail under CI, where a skipped service test hides a broken build."""
+    if in_ci():
+        pytest.fail(f"required service unavailable in CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+# ------------------------------------------------------------------------------------ Redis
+
+
+@pytest.fixture(scope="session")
+def _redis_service():
+    url = os.environ.get("TRACKEEP_TEST_REDIS_URL")
+    if url:
+        yield url, None
+        return
+    if not RedisServer.available():
+        yield None, "no TRACKEEP_TEST_REDIS_URL and no redis-server binary to start"
+        return
+    server = RedisServer().start()
+    yield server.url, None
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(_redis_service):
+    """The URL of a real Redis server (skips, or fails in CI, when there is none)."""
+    url, reason = _redis_service
+    if url is None:
+        unavailable(reason)
+    return url
+
+
+@pytest.fixture
+def redis_client(redis_url):
+    import redis
+
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        unavailable(f"Redis at {redis_url} does not answer: {exc}")
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def key_prefix(request):
+    """A key prefix unique to this test, so tests never see each other's keys."""
+    return f"tktest:{uuid.uuid4().hex[:10]}"
+
+
+# ----------------------------------------------------------------------------- the database
+
+
+@pytest.fixture(scope="session")
+def _postgres_service(request):
+    if request.config.getoption("--db") != "postgres":
+        yield None, None
+        return
+    url = os.environ.get("TRACKEEP_TEST_DATABASE_URL")
+    if url:
+        yield url, None
+        return
+    if not PostgresServer.available():
+        yield None, "no TRACKEEP_TEST_DATABASE_URL and no PostgreSQL binaries to start one"
+        return
+    server = PostgresServer().start()
+    yield server.url, None
+    server.stop()
+
+
+def _reset_postgres(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+
+
+@pytest.fixture
+def database_url(request, tmp_path, _postgres_service):
+    """A URL of an empty database: SQLite in tmp_path, or a wiped PostgreSQL schema."""
+    if request.config.getoption("--db") == "postgres":
+        url, reason = _postgres_service
+        if url is None:
+            unavailable(reason)
+        _reset_postgres(url)
+        return url
+    return f"sqlite:///{tmp_path / 'trackeep.db'}"
+
+
+@pytest.fixture
+def database(database_url):
+    """A migrated database bound to the model proxy."""
+    db = dbmod.bind_database(database_url)
+    migrations.upgrade(db)
+    yield db
+    if not db.is_closed():
+        db.close()
+    if hasattr(db, "close_all"):
+        db.close_all()
+
+
+# ---------------------------------------------------------------- capability contract suites
+
+
+#: capability name -> (module under trackeep_desktop.capabilities, class name suffix)
+CAPABILITY_CLASSES = {
+    "sessions": ("sessions", "SessionStore"),
+    "cache": ("cache", "Cache"),
+    "rate_limiter": ("ratelimit", "RateLimiter"),
+    "leaderboard": ("leaderboard", "Leaderboard"),
+    "counters": ("counters", "Counters"),
+    "pubsub": ("pubsub", "PubSub"),
+}
+
+
+def implementation(capability: str, kind: str):
+    """The class ``Memory<Name>`` or ``Redis<Name>`` implementing a capability."""
+    import importlib
+
+    module, suffix = CAPABILITY_CLASSES[capability]
+    mod = importlib.import_module(f"trackeep_desktop.capabilities.{module}")
+    return getattr(mod, f"{kind}{suffix}")
+
+
+class MemoryBackend:
+    """Builds memory implementations on a manual clock."""
+
+    name = "memory"
+
+    def __init__(self):
+        self.clock = ManualClock()
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward for everything this backend built."""
+        self.clock.advance(seconds)
+
+    def make(self, capability: str, **kwargs):
+        """Build the memory implementation of ``capability`` (a key of CAPABILITY_CLASSES)."""
+        return implementation(capability, "Memory")(clock=self.clock, **kwargs)
+
+
+class RedisBackend:
+    """Builds Redis implementations under a per-test key prefix, on a manual clock.
+
+    Redis expires keys on its own clock, so :meth:`advance` also shortens the TTL of every
+    key under the test's prefix by the same amount: TTL tests run without sleeping.
+    """
+
+    name = "redis"
+
+    def __init__(self, client, prefix: str):
+        from trackeep_desktop.capabilities.keys import Keyspace
+
+        self.client = client
+        self.keyspace = Keyspace(prefix)
+        self.clock = ManualClock()
+
+    def advance(self, seconds: float) -> None:
+        self.clock.advance(seconds)
+        ms = int(seconds * 1000)
+        for key in self.client.scan_iter(match=f"{self.keyspace.prefix}:*", count=1000):
+            pttl = self.client.pttl(key)
+            if pttl is None or pttl < 0:
+                continue
+            if pttl - ms <= 0:
+                self.client.delete(key)
+            else:
+                self.client.pexpire(key, pttl - ms)
+
+    def make(self, capability: str, **kwargs):
+        """Build the Redis implementation of ``capability`` (a key of CAPABILITY_CLASSES)."""
+        return implementation(capability, "Redis")(
+            client=self.client, keyspace=self.keyspace, clock=self.clock, **kwargs
+        )
+
+    def cleanup(self) -> None:
+        keys = list(self.client.scan_iter(match=f"{self.keyspace.prefix}:*", count=1000))
+        if keys:
+            self.client.delete(*keys)
+
+
+@pytest.fixture(params=["memory", "redis"])
+def backend(request, key_prefix):
+    """Each contract test runs once per implementation: ``backend.make("cache")``."""
+    if request.param == "memory":
+        yield MemoryBackend()
+        return
+    client = request.getfixturevalue("redis_client")
+    b = RedisBackend(client, key_prefix)
+    yield b
+    b.cleanup()

@@ -1,0 +1,100 @@
+"""The database: one peewee proxy, bound at start-up to SQLite or PostgreSQL by URL.
+
+SQLite gets its pragmas here (WAL, foreign keys, busy timeout) and nowhere else; PostgreSQL
+goes through psycopg 3, which yields under gevent where psycopg2 would block the process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qsl, urlparse
+
+import peewee
+from playhouse.pool import PooledPostgresqlDatabase
+
+#: Every model binds to this proxy; :func:`bind_database` points it at a real database.
+database = peewee.DatabaseProxy()
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    "busy_timeout": 5000,
+    "synchronous": "normal",  # durable with WAL across application crashes; fast commits
+    "cache_size": -16 * 1024,  # 16 MiB page cache
+}
+
+
+class ConfigurationError(ValueError):
+    """A setting has a value the program cannot use."""
+
+
+def open_database(url: str) -> peewee.Database:
+    """Return an unconnected peewee database for ``url``.
+
+    ``sqlite:///path/to/file.db`` (or ``sqlite:///:memory:``), ``postgresql://user@host/db``
+    (``postgres://`` too); query parameters are passed to the driver.
+    """
+    parsed = urlparse(url)
+    params = dict(parse_qsl(parsed.query))
+    if parsed.scheme == "sqlite":
+        path = parsed.path[1:] if parsed.path.startswith("/") else parsed.path
+        if not path:
+            raise ConfigurationError(f"database URL {url!r} names no file")
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=5, **params)
+    if parsed.scheme in ("postgres", "postgresql"):
+        if not parsed.path.strip("/"):
+            raise ConfigurationError(f"database URL {url!r} names no database")
+        return PooledPostgresqlDatabase(
+            parsed.path.strip("/"),
+            user=parsed.username,
+            password=parsed.password,
+            host=parsed.hostname,
+            port=parsed.port,
+            prefer_psycopg3=True,
+            max_connections=int(params.pop("max_connections", 32)),
+            stale_timeout=300,
+            autorollback=True,
+            **params,
+        )
+    raise ConfigurationError(
+        f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://USER@HOST/DB"
+    )
+
+
+def bind_database(url: str) -> peewee.Database:
+    """Open the database at ``url`` and bind the module proxy to it."""
+    db = open_database(url)
+    database.initialize(db)
+    return db
+
+
+def is_postgres(db: peewee.Database | None = None) -> bool:
+    db = db or database.obj
+    return isinstance(db, peewee.PostgresqlDatabase)
+
+
+def checkpoint(db: peewee.Database | None = None) -> None:
+    """Fold the SQLite write-ahead log into the main file (a clean shutdown does this)."""
+    db = db or database.obj
+    if isinstance(db, peewee.SqliteDatabase) and not db.database == ":memory:":
+        db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+@contextlib.contextmanager
+def connection(db: peewee.Database | None = None) -> Iterator[peewee.Database]:
+    """Use the thread's open connection, or open one for the block and close it after.
+
+    Unlike peewee's ``connection_context`` this never closes a connection it did not open,
+    so it is safe inside a request or a transaction.
+    """
+    db = db or database.obj
+    opened = db.connect(reuse_if_open=True)
+    try:
+        yield db
+    finally:
+        if opened:
+            db.close()
