@@ -218,3 +218,58 @@ def backend(request, key_prefix):
     b = RedisBackend(client, key_prefix)
     yield b
     b.cleanup()
+
+
+# ------------------------------------------------------------------------------ applications
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch):
+    """Settings from the developer's shell must not leak into tests."""
+    for name in list(os.environ):
+        if name.startswith("TRACKEEP_") and not name.startswith("TRACKEEP_TEST_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def make_app(tmp_path, database_url):
+    """``make_app(REDIS_URL=..., ...)`` builds an app on the test database; closed after."""
+    from trackeep_desktop.app import create_app
+
+    apps = []
+
+    def make(**overrides):
+        config = {
+            "TESTING": True,
+            "DATA_DIR": str(tmp_path / "data"),
+            "DATABASE_URL": database_url,
+            "COUNTER_FLUSH_INTERVAL": 0,
+            "LOG_LEVEL": "WARNING",
+            **overrides,
+        }
+        app = create_app(config)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.extensions["trackeep"].close()
+
+
+@pytest.fixture
+def app(make_app):
+    """An app on embedded capabilities and the test database."""
+    return make_app()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def any_app(request, make_app, key_prefix):
+    """The same test on embedded capabilities and on a real Redis."""
+    if request.param == "memory":
+        return make_app()
+    return make_app(REDIS_URL=request.getfixturevalue("redis_url"), KEY_PREFIX=key_prefix)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

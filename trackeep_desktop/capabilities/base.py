@@ -301,7 +301,9 @@ class PubSub(Capability):
         """Send ``message`` to every subscriber of ``channel`` (and matching patterns)."""
 
     @abc.abstractmethod
-    def subscribe(self, channel_or_pattern: str, callback: Callable[[str, Any], None]) -> Subscription:
+    def subscribe(
+        self, channel_or_pattern: str, callback: Callable[[str, Any], None]
+    ) -> Subscription:
         """Deliver matching messages to ``callback`` until unsubscribed."""
 
     @abc.abstractmethod

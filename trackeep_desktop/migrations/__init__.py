@@ -64,3 +64,19 @@ def upgrade(db: peewee.Database) -> list[str]:
         log.info("applied migration %s", name)
         done.append(name)
     return done
+
+
+MIGRATION_LOCK_ID = 7_146_251_001  # any constant; keeps two instances from migrating at once
+
+
+def upgrade_safely(db: peewee.Database) -> list[str]:
+    """:func:`upgrade`, serialized across processes (an advisory lock on PostgreSQL; SQLite
+    serializes writers itself)."""
+    if not isinstance(db, peewee.PostgresqlDatabase):
+        return upgrade(db)
+    with db.connection_context():
+        db.execute_sql("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_ID,))
+        try:
+            return upgrade(db)
+        finally:
+            db.execute_sql("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_ID,))

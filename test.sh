@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Install Trackeep with its test tools into .venv and run the whole test suite: once on
+# SQLite and once on PostgreSQL, with the capability contracts on memory and on a real Redis.
+# The tests start their own redis-server and PostgreSQL on spare ports (or use
+# TRACKEEP_TEST_REDIS_URL / TRACKEEP_TEST_DATABASE_URL); this script installs the servers
+# from Debian's packages when they are missing. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")"
+source scripts/common.sh
+apt_install redis-server postgresql
+ensure_venv "dev"
+echo "== test suite on SQLite"
+.venv/bin/python -m pytest "$@"
+echo "== test suite on PostgreSQL"
+.venv/bin/python -m pytest --db=postgres "$@"

@@ -1,0 +1,189 @@
+"""The leaderboard capability: ranked scores per board, in memory or in Redis sorted sets.
+
+Both order like ZREVRANGE: higher score first, equal scores by member descending. Boards are
+named by the caller (``challenge:123:leaderboard``); Redis stores one at ``tk:{board}``.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+from sortedcontainers import SortedList
+
+from ..clock import SystemClock
+from .base import Health, Leaderboard
+from .keys import Keyspace
+
+
+def check_score(score: float) -> float:
+    """The score as a float; NaN is refused (Redis refuses it too)."""
+    score = float(score)
+    if math.isnan(score):
+        raise ValueError("a leaderboard score cannot be NaN")
+    return score
+
+
+class _Board:
+    """One board: (score, member) pairs in ascending order plus each member's score."""
+
+    def __init__(self):
+        self.ordered = SortedList()
+        self.scores: dict[str, float] = {}
+
+    def set(self, member: str, score: float) -> None:
+        old = self.scores.get(member)
+        if old is not None:
+            self.ordered.remove((old, member))
+        self.ordered.add((score, member))
+        self.scores[member] = score
+
+
+class MemoryLeaderboard(Leaderboard):
+    """Boards in a ``SortedList`` each (O(log N) updates and ranks), under one lock.
+
+    The ascending list read backwards is exactly Redis' ZREVRANGE order.
+    """
+
+    backend = "memory"
+
+    def __init__(self, clock=None):
+        self.clock = clock or SystemClock()
+        self._lock = threading.Lock()
+        self._boards: dict[str, _Board] = {}
+
+    def set_score(self, board: str, member: str, score: float) -> None:
+        """Set a member's score, adding the member if new."""
+        score = check_score(score)
+        with self._lock:
+            self._boards.setdefault(board, _Board()).set(member, score)
+
+    def increment(self, board: str, member: str, delta: float) -> float:
+        """Add ``delta`` to the member's score (0 if new) and return the new score."""
+        delta = check_score(delta)
+        with self._lock:
+            state = self._boards.setdefault(board, _Board())
+            score = check_score(state.scores.get(member, 0.0) + delta)
+            state.set(member, score)
+            return score
+
+    def top(self, board: str, n: int, offset: int = 0) -> list[tuple[str, float]]:
+        """The best ``n`` members after skipping ``offset``, with their scores."""
+        if n <= 0:
+            return []
+        offset = max(0, offset)
+        with self._lock:
+            state = self._boards.get(board)
+            if state is None:
+                return []
+            stop = len(state.ordered) - offset
+            if stop <= 0:
+                return []
+            entries = state.ordered.islice(max(0, stop - n), stop, reverse=True)
+            return [(member, score) for score, member in entries]
+
+    def rank(self, board: str, member: str) -> int | None:
+        """The member's 1-based rank, or None if absent."""
+        with self._lock:
+            state = self._boards.get(board)
+            score = None if state is None else state.scores.get(member)
+            if score is None:
+                return None
+            return len(state.ordered) - state.ordered.index((score, member))
+
+    def score(self, board: str, member: str) -> float | None:
+        """The member's score, or None if absent."""
+        with self._lock:
+            state = self._boards.get(board)
+            return None if state is None else state.scores.get(member)
+
+    def remove(self, board: str, member: str) -> bool:
+        """Remove a member; True if it was there. An emptied board is dropped."""
+        with self._lock:
+            state = self._boards.get(board)
+            score = None if state is None else state.scores.pop(member, None)
+            if score is None:
+                return False
+            state.ordered.remove((score, member))
+            if not state.scores:
+                del self._boards[board]
+            return True
+
+    def size(self, board: str) -> int:
+        """How many members the board has."""
+        with self._lock:
+            state = self._boards.get(board)
+            return 0 if state is None else len(state.scores)
+
+    def clear(self, board: str) -> None:
+        """Remove the whole board."""
+        with self._lock:
+            self._boards.pop(board, None)
+
+    def check(self) -> Health:
+        """Always ok: there is nothing to fail."""
+        return Health(self.backend, "ok")
+
+
+class RedisLeaderboard(Leaderboard):
+    """One sorted set per board at ``tk:{board}``; every call is one Redis command.
+
+    ``client`` is a ``redis.Redis`` with ``decode_responses=True``. Redis errors propagate.
+    """
+
+    backend = "redis"
+
+    def __init__(self, client, keyspace: Keyspace, clock=None):
+        self.client = client
+        self.keyspace = keyspace
+        self.clock = clock or SystemClock()
+
+    def key(self, board: str) -> str:
+        """The Redis name of a board: ``tk:{board}``."""
+        return self.keyspace.key(board)
+
+    def set_score(self, board: str, member: str, score: float) -> None:
+        """Set a member's score (ZADD)."""
+        self.client.zadd(self.key(board), {member: check_score(score)})
+
+    def increment(self, board: str, member: str, delta: float) -> float:
+        """Add ``delta`` to the member's score (ZINCRBY) and return the new score."""
+        return float(self.client.zincrby(self.key(board), check_score(delta), member))
+
+    def top(self, board: str, n: int, offset: int = 0) -> list[tuple[str, float]]:
+        """The best ``n`` members after skipping ``offset`` (ZREVRANGE ... WITHSCORES)."""
+        if n <= 0:
+            return []
+        offset = max(0, offset)
+        entries = self.client.zrevrange(self.key(board), offset, offset + n - 1, withscores=True)
+        return [(member, float(score)) for member, score in entries]
+
+    def rank(self, board: str, member: str) -> int | None:
+        """The member's 1-based rank (ZREVRANK + 1), or None if absent."""
+        rank = self.client.zrevrank(self.key(board), member)
+        return None if rank is None else rank + 1
+
+    def score(self, board: str, member: str) -> float | None:
+        """The member's score (ZSCORE), or None if absent."""
+        score = self.client.zscore(self.key(board), member)
+        return None if score is None else float(score)
+
+    def remove(self, board: str, member: str) -> bool:
+        """Remove a member (ZREM); True if it was there."""
+        return self.client.zrem(self.key(board), member) == 1
+
+    def size(self, board: str) -> int:
+        """How many members the board has (ZCARD)."""
+        return int(self.client.zcard(self.key(board)))
+
+    def clear(self, board: str) -> None:
+        """Remove the whole board (UNLINK)."""
+        self.client.unlink(self.key(board))
+
+    def check(self) -> Health:
+        """Ok if Redis answers PING, else ``fallback`` with the error; never raises."""
+        try:
+            self.client.ping()
+        except Exception as exc:  # the contract: check() must not raise
+            return Health(self.backend, "fallback", detail=str(exc))
+        return Health(self.backend, "ok")

@@ -1,0 +1,176 @@
+"""Every setting in one table, and the one order they load in.
+
+Order, later wins: the defaults below → ``trackeep.toml`` in the data folder → the
+environment (``TRACKEEP_<NAME>``) → the mapping given to ``create_app`` (or CLI options).
+The README's settings table lists every entry of :data:`SETTINGS`; a test keeps them in step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import secrets
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .db import ConfigurationError
+from .paths import default_data_dir
+
+log = logging.getLogger(__name__)
+
+ENV_PREFIX = "TRACKEEP_"
+CONFIG_FILE = "trackeep.toml"
+SECRET_KEY_FILE = "secret_key"
+
+
+def parse_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"not a yes/no value: {value!r}")
+
+
+def parse_list(value: Any) -> list[str]:
+    if isinstance(value, (list, tuple)):
+        return [str(v).strip() for v in value if str(v).strip()]
+    return [part.strip() for part in str(value).split(",") if part.strip()]
+
+
+def parse_optional_str(value: Any) -> str | None:
+    text = "" if value is None else str(value).strip()
+    return text or None
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    parse: Callable[[Any], Any] = str
+
+
+SETTINGS: list[Setting] = [
+    Setting("DATA_DIR", None, "Folder for the database, files and the secret key "
+            "(default: the user's data folder, e.g. ~/.local/share/Trackeep).", parse_optional_str),
+    Setting("DATABASE_URL", None, "sqlite:///PATH or postgresql://USER:PASS@HOST:PORT/DB "
+            "(default: trackeep.db in the data folder).", parse_optional_str),
+    Setting("REDIS_URL", None, "redis://, rediss:// or unix:// URL of Redis; unset means the "
+            "embedded in-memory implementations.", parse_optional_str),
+    Setting("REDIS_REQUIRED", False, "Refuse to start when Redis is configured but does not "
+            "answer, and report 503 on /health while it is down.", parse_bool),
+    Setting("KEY_PREFIX", "tk", "Prefix of every Redis key and channel.", str),
+    Setting("HOST", "127.0.0.1", "Interface to listen on; anything but loopback needs to be "
+            "asked for.", str),
+    Setting("PORT", 8080, "TCP port (0 picks a free one).", int),
+    Setting("SECRET_KEY", None, "Key that signs cookies and tokens (default: generated once "
+            "and kept in the data folder).", parse_optional_str),
+    Setting("TRUSTED_PROXIES", [], "Comma-separated addresses of reverse proxies whose "
+            "X-Forwarded-For is believed.", parse_list),
+    Setting("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR.", str),
+    Setting("LOG_FORMAT", "text", "text, or json for one JSON object per line.", str),
+    Setting("ASYNC_MODE", "threading", "Socket.IO driver: threading (desktop, tests) or gevent "
+            "(what `trackeep serve` uses).", str),
+    Setting("CONCURRENCY", 1000, "Most connections served at once by `trackeep serve`.", int),
+    Setting("AUTO_MIGRATE", True, "Upgrade the database schema at start-up.", parse_bool),
+    Setting("CACHE_MAX_ENTRIES", 10_000, "Most entries of the embedded cache (LRU).", int),
+    Setting("CACHE_MAX_BYTES", 64 * 1024 * 1024, "Most bytes of the embedded cache (LRU).", int),
+    Setting("COUNTER_FLUSH_INTERVAL", 30, "Seconds between flushes of counters to the "
+            "database (0: only at shutdown).", float),
+    Setting("SESSION_TTL", 24 * 3600, "Sliding lifetime of a session in seconds.", int),
+    Setting("SESSION_REMEMBER_TTL", 30 * 24 * 3600, "Sliding lifetime of a \"remember me\" "
+            "session in seconds.", int),
+]
+
+SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    try:
+        return SETTINGS_BY_NAME[name].parse(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"setting {name} ({ENV_PREFIX}{name}): {exc}") from exc
+
+
+def _from_mapping(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    """Known settings from a mapping, accepting ``NAME`` or ``TRACKEEP_NAME`` keys."""
+    out = {}
+    for key, value in mapping.items():
+        name = key[len(ENV_PREFIX):] if key.startswith(ENV_PREFIX) else key
+        name = name.upper()
+        if name in SETTINGS_BY_NAME and value is not None:
+            out[name] = _coerce(name, value)
+    return out
+
+
+def load_config(
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Resolve every setting; returns ``{NAME: value}`` with all of :data:`SETTINGS`.
+
+    Keys of ``overrides`` that are not settings (Flask's ``TESTING`` and the like) are
+    passed through unchanged.
+    """
+    environ = os.environ if environ is None else environ
+    overrides = dict(overrides or {})
+    env_values = _from_mapping({k: v for k, v in environ.items() if k.startswith(ENV_PREFIX)})
+    explicit = _from_mapping(overrides)
+
+    data_dir = explicit.get("DATA_DIR") or env_values.get("DATA_DIR") or str(default_data_dir())
+    data_path = Path(data_dir).expanduser().resolve()
+
+    config: dict[str, Any] = {s.name: s.default for s in SETTINGS}
+    config_file = data_path / CONFIG_FILE
+    if config_file.is_file():
+        try:
+            with config_file.open("rb") as fh:
+                config.update(_from_mapping({k.upper(): v for k, v in tomllib.load(fh).items()}))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigurationError(f"{config_file}: {exc}") from exc
+    config.update(env_values)
+    config.update(explicit)
+    config["DATA_DIR"] = str(data_path)
+
+    if not config["DATABASE_URL"]:
+        config["DATABASE_URL"] = f"sqlite:///{data_path / 'trackeep.db'}"
+    config["LOG_LEVEL"] = str(config["LOG_LEVEL"]).upper()
+    if config["LOG_LEVEL"] not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ConfigurationError(f"setting LOG_LEVEL: unknown level {config['LOG_LEVEL']!r}")
+    if config["LOG_FORMAT"] not in ("text", "json"):
+        raise ConfigurationError("setting LOG_FORMAT: use text or json")
+    if config["ASYNC_MODE"] not in ("threading", "gevent"):
+        raise ConfigurationError("setting ASYNC_MODE: use threading or gevent")
+    if not 0 <= config["PORT"] <= 65535:
+        raise ConfigurationError(f"setting PORT: {config['PORT']} is not a TCP port")
+
+    for key, value in overrides.items():
+        if key.upper().removeprefix(ENV_PREFIX) not in SETTINGS_BY_NAME:
+            config[key] = value
+    return config
+
+
+def ensure_secret_key(config: dict[str, Any]) -> str:
+    """The configured secret key, or the one kept in the data folder (made on first run)."""
+    if config.get("SECRET_KEY"):
+        return config["SECRET_KEY"]
+    path = Path(config["DATA_DIR"]) / SECRET_KEY_FILE
+    try:
+        key = path.read_text().strip()
+        if len(key) >= 32:
+            return key
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    # Create with 0600 so the key is never readable by other users, even briefly.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
+    log.info("generated a new secret key in %s", path)
+    return key

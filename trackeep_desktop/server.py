@@ -1,0 +1,117 @@
+"""HTTP servers that carry real WebSockets: gevent (``trackeep serve``) and Werkzeug's
+threaded server (the desktop window and tests).
+
+Both set TCP_NODELAY on accepted sockets: without it a keep-alive request or a burst of two
+Socket.IO frames stalls about 40 ms on delayed ACKs (see stack-notes).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import signal
+import socket
+import threading
+
+from flask import Flask
+
+log = logging.getLogger(__name__)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class ThreadedServer:
+    """Werkzeug's threaded WSGI server, owned by us so it can be shut down cleanly."""
+
+    def __init__(self, app: Flask, host: str, port: int):
+        from werkzeug.serving import WSGIRequestHandler, make_server
+
+        class NoDelayHandler(WSGIRequestHandler):
+            def setup(self):
+                super().setup()
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+            def log_request(self, code="-", size="-"):
+                pass  # requests are counted in /metrics; access logs are a proxy's job
+
+        self._server = make_server(host, port, app, threaded=True, request_handler=NoDelayHandler)
+        self._server.daemon_threads = True
+        self.host = host
+        self.port = self._server.server_port
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever(poll_interval=0.2)
+
+    def start_background(self) -> threading.Thread:
+        thread = threading.Thread(target=self.serve_forever, name="trackeep-http", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class GeventServer:
+    """gevent's pywsgi with gevent-websocket; needs ``gevent.monkey.patch_all()`` first."""
+
+    def __init__(self, app: Flask, host: str, port: int, concurrency: int):
+        from gevent.pool import Pool
+        from gevent.pywsgi import WSGIServer
+        from geventwebsocket.handler import WebSocketHandler
+
+        class NoDelayServer(WSGIServer):
+            def handle(self, sock, address):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                return super().handle(sock, address)
+
+        self._server = NoDelayServer((host, port), app, handler_class=WebSocketHandler,
+                                     spawn=Pool(concurrency), log=None, error_log=log)
+        self._server.init_socket()
+        self.host = host
+        self.port = self._server.server_port
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._server.stop(timeout=timeout)
+
+
+def serve(overrides: dict) -> None:
+    """Run the application until SIGTERM or SIGINT, then shut down cleanly."""
+    from .app import create_app
+
+    app = create_app(overrides)
+    state = app.extensions["trackeep"]
+    config = state.config
+    host, port = config["HOST"], config["PORT"]
+    if not is_loopback(host) and not config["TRUSTED_PROXIES"]:
+        log.warning("listening on %s, beyond this machine, with no HTTPS reverse proxy "
+                    "configured (TRACKEEP_TRUSTED_PROXIES): passwords and session cookies "
+                    "cross the network unencrypted", host)
+    if config["ASYNC_MODE"] == "gevent":
+        server = GeventServer(app, host, port, config["CONCURRENCY"])
+    else:
+        server = ThreadedServer(app, host, port)
+
+    def request_stop(signum, frame):
+        log.info("signal %s: shutting down", signal.Signals(signum).name)
+        threading.Thread(target=server.stop, name="trackeep-stop", daemon=True).start()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    shown_host = f"[{host}]" if ":" in host else host
+    print(f"Trackeep is running at http://{shown_host}:{server.port}/", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        state.close()
+        log.info("stopped")
