@@ -8,10 +8,11 @@ import uuid
 
 import pytest
 
-from services import PostgresServer, RedisServer, in_ci
 from trackeep_desktop import db as dbmod
 from trackeep_desktop import migrations
 from trackeep_desktop.clock import ManualClock
+
+from services import PostgresServer, RedisServer, in_ci
 
 
 def pytest_addoption(parser):

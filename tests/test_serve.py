@@ -25,10 +25,14 @@ class ServedInstance:
     def __init__(self, data_dir: Path, database_url: str, *extra: str, env_extra=None):
         env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKEEP_")}
         env.update(env_extra or {})
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = data_dir.parent / f"{data_dir.name}-serve-{id(self)}.log"
+        self._log = self.log_path.open("w")  # a file, not a pipe: a chatty server never blocks
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "trackeep_desktop", "serve", "--port", "0",
              "--data-dir", str(data_dir), "--database-url", database_url, *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+            stdout=subprocess.PIPE, stderr=self._log, text=True, env=env, cwd=ROOT)
+        self.stderr = None
         self.url = self._read_url()
 
     def _read_url(self) -> str:
@@ -37,13 +41,15 @@ class ServedInstance:
             line = self.proc.stdout.readline()
             if not line:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"serve exited: {self.proc.stderr.read()}")
+                    raise RuntimeError(f"serve exited: {self.log_path.read_text()}")
                 continue
             if line.startswith("Trackeep is running at "):
                 return line.split(" at ", 1)[1].strip().rstrip("/")
         raise RuntimeError("serve printed no URL within 30 s")
 
     def stop(self) -> int:
+        if self.stderr is not None:
+            return self.proc.returncode
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -52,9 +58,9 @@ class ServedInstance:
                 self.proc.kill()
                 self.proc.wait(5)
                 raise
-        self.stderr = self.proc.stderr.read()
+        self._log.close()
+        self.stderr = self.log_path.read_text()
         self.proc.stdout.close()
-        self.proc.stderr.close()
         return self.proc.returncode
 
 

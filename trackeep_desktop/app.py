@@ -7,14 +7,15 @@ import threading
 import time
 from typing import Any
 
-from flask import Flask
+import peewee
+from flask import Flask, request
 
 from . import __version__, migrations
 from .capabilities import Capabilities, build_capabilities
 from .config import ensure_secret_key, load_config
 from .db import bind_database, checkpoint, connection, is_postgres
 from .durable import DatabaseCounterBackup, DatabaseSessionBackup
-from .errors import init_error_handlers
+from .errors import ApiError, init_error_handlers
 from .observability import Metrics, configure_logging, init_request_tracking
 from .paths import static_dir, templates_dir
 from .realtime import create_socketio
@@ -95,8 +96,8 @@ class TrackeepState:
         self.capabilities.close()  # logs, never raises, when a flush fails
         try:
             checkpoint(self.db)
-        except Exception:
-            log.exception("could not checkpoint the database")
+        except Exception as exc:
+            log.warning("could not checkpoint the database: %s", exc)
         try:
             if not self.db.is_closed():
                 self.db.close()
@@ -143,7 +144,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     @app.before_request
     def _open_db():
-        db.connect(reuse_if_open=True)
+        try:
+            db.connect(reuse_if_open=True)
+        except (peewee.DatabaseError, peewee.InterfaceError) as exc:
+            if request.endpoint == "observability.health":
+                return None  # /health reports the failure itself, with a 503
+            log.error("the database is unreachable: %s", exc)
+            raise ApiError(503, "the database is unavailable; try again shortly") from exc
 
     @app.teardown_request
     def _close_db(exc):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import time
 import uuid
 
@@ -48,16 +49,31 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of each record (test runners and
+    the desktop shell swap it)."""
+
+    def __init__(self):
+        super().__init__()
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
 def configure_logging(level: str, fmt: str) -> None:
     """Configure the ``trackeep`` loggers once per process (idempotent)."""
     root = logging.getLogger("trackeep")
     handler = next((h for h in root.handlers if getattr(h, "_trackeep", False)), None)
     if handler is None:
-        handler = logging.StreamHandler()
+        handler = _StderrHandler()
         handler._trackeep = True  # type: ignore[attr-defined]
         handler.addFilter(RequestIdFilter())
         root.addHandler(handler)
-        root.propagate = False
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
@@ -66,9 +82,9 @@ def configure_logging(level: str, fmt: str) -> None:
     root.setLevel(level)
     # Our modules log under trackeep_desktop.*; route them through the same handler.
     pkg = logging.getLogger("trackeep_desktop")
-    pkg.handlers = root.handlers
+    if handler not in pkg.handlers:
+        pkg.addHandler(handler)
     pkg.setLevel(level)
-    pkg.propagate = False
 
 
 # ------------------------------------------------------------------------------------ metrics

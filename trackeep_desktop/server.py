@@ -58,6 +58,16 @@ class ThreadedServer:
         self._server.shutdown()
         self._server.server_close()
 
+    def stop_on_signals(self, *signums: int) -> None:
+        """Stop (from another thread, as shutdown() waits for serve_forever) on a signal."""
+
+        def handler(signum, frame):
+            log.info("signal %s: shutting down", signal.Signals(signum).name)
+            threading.Thread(target=self.stop, name="trackeep-stop", daemon=True).start()
+
+        for signum in signums:
+            signal.signal(signum, handler)
+
 
 class GeventServer:
     """gevent's pywsgi with gevent-websocket; needs ``gevent.monkey.patch_all()`` first."""
@@ -82,7 +92,19 @@ class GeventServer:
         self._server.serve_forever()
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop accepting, then give open requests ``timeout`` seconds to finish."""
         self._server.stop(timeout=timeout)
+
+    def stop_on_signals(self, *signums: int) -> None:
+        """Stop on a signal; the handler runs in the event loop, so the stop is spawned."""
+        import gevent
+
+        def handler(signum):
+            log.info("signal %s: shutting down", signal.Signals(signum).name)
+            gevent.spawn(self.stop)
+
+        for signum in signums:
+            gevent.signal_handler(signum, handler, signum)
 
 
 def serve(overrides: dict) -> None:
@@ -102,12 +124,7 @@ def serve(overrides: dict) -> None:
     else:
         server = ThreadedServer(app, host, port)
 
-    def request_stop(signum, frame):
-        log.info("signal %s: shutting down", signal.Signals(signum).name)
-        threading.Thread(target=server.stop, name="trackeep-stop", daemon=True).start()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    server.stop_on_signals(signal.SIGTERM, signal.SIGINT)
     shown_host = f"[{host}]" if ":" in host else host
     print(f"Trackeep is running at http://{shown_host}:{server.port}/", flush=True)
     try:

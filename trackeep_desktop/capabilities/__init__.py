@@ -160,20 +160,10 @@ def build_capabilities(
 
     client = redis_client_from_url(redis_url)
     monitor = RedisMonitor(client, observe_latency=observe_redis_latency)
-    try:
-        client.ping()
-    except Exception as exc:
-        if redis_required:
-            client.close()
-            raise ConfigurationError(
-                f"Redis at {redis_url} does not answer ({exc}) and TRACKEEP_REDIS_REQUIRED is "
-                "set") from exc
-        monitor.failed("start-up", exc)
-
     redis_args = dict(client=client, keyspace=keyspace, clock=clock)
     if session_backup is None:
         raise ConfigurationError("Redis sessions need a durable backup (the database)")
-    return Capabilities(
+    capabilities = Capabilities(
         sessions=FallbackSessionStore(
             RedisSessionStore(backup=session_backup, **redis_args), session_backup, monitor,
             clock),
@@ -188,3 +178,13 @@ def build_capabilities(
         redis=client,
         monitor=monitor,
     )
+    try:
+        client.ping()
+    except Exception as exc:
+        if redis_required:
+            capabilities.close()
+            raise ConfigurationError(
+                f"Redis at {redis_url} does not answer ({exc}) and TRACKEEP_REDIS_REQUIRED is "
+                "set") from exc
+        monitor.failed("start-up", exc)  # start on the fallbacks; the probe finds Redis later
+    return capabilities

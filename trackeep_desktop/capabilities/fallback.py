@@ -77,7 +77,7 @@ class RedisMonitor:
         self.observe_latency = observe_latency or (lambda capability, seconds: None)
         self._lock = threading.Lock()
         self._up = True
-        self._switched: set[str] = set()
+        self._capabilities: dict[str, str] = {}
         self._recovery_hooks: list[Callable[[], None]] = []
         self._probe_thread: threading.Thread | None = None
         self._closed = threading.Event()
@@ -92,22 +92,26 @@ class RedisMonitor:
         """Run ``hook()`` (in the probe thread) each time Redis comes back."""
         self._recovery_hooks.append(hook)
 
+    def register(self, capability: str, fallback_behaviour: str) -> None:
+        """Declare a capability that runs on this Redis, and what it does without it."""
+        self._capabilities[capability] = fallback_behaviour
+
     def failed(self, capability: str, exc: BaseException) -> None:
-        """Record that ``capability`` saw Redis fail; start probing for recovery."""
+        """Record that ``capability`` saw Redis fail; every registered capability switches
+        to its fallback (one warning each) and a probe starts looking for recovery."""
         with self._lock:
-            if self._up:
-                self._up = False
-                self.outages += 1
             self.last_error = f"{type(exc).__name__}: {exc}"
-            first_for_capability = capability not in self._switched
-            self._switched.add(capability)
+            if not self._up:
+                return
+            self._up = False
+            self.outages += 1
             if self._probe_thread is None and not self._closed.is_set():
                 self._probe_thread = threading.Thread(
                     target=self._probe, name="trackeep-redis-probe", daemon=True)
                 self._probe_thread.start()
-        if first_for_capability:
-            log.warning("Redis failed (%s): %s switches to its fallback", self.last_error,
-                        capability)
+        for name, behaviour in self._capabilities.items():
+            log.warning("Redis failed (%s): %s switches to its fallback: %s",
+                        self.last_error, name, behaviour)
 
     def run(self, capability: str, op: Callable[[], Any], fallback: Callable[[], Any]) -> Any:
         """Run ``op`` against Redis, or ``fallback`` while Redis is down or when op fails."""
@@ -141,19 +145,16 @@ class RedisMonitor:
                     log.exception("a Redis recovery hook failed")
             else:
                 with self._lock:
-                    switched = sorted(self._switched)
-                    self._switched.clear()
                     self._up = True
                     self._probe_thread = None
-                log.warning("Redis recovered after an outage; back on Redis: %s",
-                            ", ".join(switched) or "(nothing had switched)")
+                log.warning("Redis recovered; back on Redis: %s", ", ".join(self._capabilities))
                 return
             delay = min(delay * 2, self.max_backoff)
 
-    def health(self, backend: str, fallback_detail: str) -> Health:
+    def health(self, capability: str, backend: str) -> Health:
         if self._up:
             return Health(backend, "ok")
-        return Health(backend, "fallback", f"{fallback_detail} ({self.last_error})")
+        return Health(backend, "fallback", self._capabilities.get(capability, ""))
 
     def close(self) -> None:
         self._closed.set()
@@ -225,6 +226,7 @@ class FallbackSessionStore(SessionStore):
         self.secondary = DatabaseSessionStore(backup, clock)
         self.monitor = monitor
         self.backend = primary.backend
+        monitor.register("sessions", "served from the durable copy in the database")
         self._pending_deletes: set[str] = set()
         self._pending_lock = threading.Lock()
         monitor.on_recovery(self._replay_deletes)
@@ -273,7 +275,7 @@ class FallbackSessionStore(SessionStore):
         return result
 
     def check(self) -> Health:
-        return self.monitor.health(self.backend, "served from the database")
+        return self.monitor.health("sessions", self.backend)
 
 
 # ------------------------------------------------------------------------------------- cache
@@ -286,6 +288,7 @@ class FallbackCache(Cache):
         self.primary = primary
         self.monitor = monitor
         self.backend = primary.backend
+        monitor.register("cache", "skipped, every read goes to the database")
         self._skipped = CacheStats()
         monitor.on_recovery(primary.clear)
 
@@ -320,7 +323,7 @@ class FallbackCache(Cache):
         self.monitor.run("cache", self.primary.clear, lambda: None)
 
     def check(self) -> Health:
-        return self.monitor.health(self.backend, "skipped: every read goes to the database")
+        return self.monitor.health("cache", self.backend)
 
 
 # ------------------------------------------------------------------------------ rate limiter
@@ -334,6 +337,7 @@ class FallbackRateLimiter(RateLimiter):
         self.secondary = secondary
         self.monitor = monitor
         self.backend = primary.backend
+        monitor.register("rate_limiter", "limits held per instance in memory")
 
     def hit_sliding(self, key: str, limit: int, window: float, cost: int = 1) -> RateLimitResult:
         return self.monitor.run(
@@ -355,7 +359,7 @@ class FallbackRateLimiter(RateLimiter):
         self.monitor.run("rate_limiter", lambda: self.primary.reset(key), lambda: None)
 
     def check(self) -> Health:
-        return self.monitor.health(self.backend, "limits held per instance in memory")
+        return self.monitor.health("rate_limiter", self.backend)
 
 
 # ------------------------------------------------------------------------------- leaderboard
@@ -368,6 +372,7 @@ class FallbackLeaderboard(Leaderboard):
         self.primary = primary
         self.monitor = monitor
         self.backend = primary.backend
+        monitor.register("leaderboard", "unavailable until Redis returns")
 
     def _run(self, name: str, *args):
         def unavailable():
@@ -401,7 +406,7 @@ class FallbackLeaderboard(Leaderboard):
         return self._run("clear", board)
 
     def check(self) -> Health:
-        return self.monitor.health(self.backend, "unavailable until Redis returns")
+        return self.monitor.health("leaderboard", self.backend)
 
 
 # ---------------------------------------------------------------------------------- counters
@@ -415,6 +420,7 @@ class FallbackCounters(Counters):
         self.backup = backup
         self.monitor = monitor
         self.backend = primary.backend
+        monitor.register("counters", "increments kept in process until Redis returns")
         self._deltas: dict[str, int] = {}
         self._lock = threading.Lock()
         monitor.on_recovery(self._replay)
@@ -464,7 +470,7 @@ class FallbackCounters(Counters):
         return len(deltas)
 
     def check(self) -> Health:
-        return self.monitor.health(self.backend, "increments kept in process until recovery")
+        return self.monitor.health("counters", self.backend)
 
 
 # ----------------------------------------------------------------------------------- pub/sub
@@ -495,6 +501,7 @@ class FallbackPubSub(PubSub):
         self.local = local
         self.monitor = monitor
         self.backend = primary.backend
+        monitor.register("pubsub", "local only, other instances miss messages")
         self._unregistered: list[tuple[str, Callable, _PairSubscription]] = []
         self._lock = threading.Lock()
         monitor.on_recovery(self._register_on_redis)
@@ -542,4 +549,4 @@ class FallbackPubSub(PubSub):
         self.local.close()
 
     def check(self) -> Health:
-        return self.monitor.health(self.backend, "local only: other instances miss messages")
+        return self.monitor.health("pubsub", self.backend)
