@@ -164,3 +164,26 @@ def test_concurrent_requests_during_an_outage_all_succeed(make_app, own_redis):
     for t in threads:
         t.join(10)
     assert errors == []
+
+
+def test_a_redis_that_stalls_and_returns_with_its_data_serves_no_stale_session(
+        make_app, own_redis):
+    """Redis freezes (SIGSTOP) instead of restarting: its old copies must not win after."""
+    import os
+    import signal
+
+    app = make_app(REDIS_URL=own_redis.url)
+    caps = app.extensions["trackeep"].capabilities
+    with app.app_context():
+        changed = caps.sessions.create(user_id=1, ttl=3600, data={"theme": "light"})
+        revoked = caps.sessions.create(user_id=1, ttl=3600)
+        os.kill(own_redis.proc.pid, signal.SIGSTOP)
+        try:
+            caps.sessions.touch(changed["id"], {"theme": "dark"})  # times out, then falls back
+            assert not caps.monitor.up
+            assert caps.sessions.delete(revoked["id"])
+        finally:
+            os.kill(own_redis.proc.pid, signal.SIGCONT)
+        assert wait_until(lambda: caps.monitor.up, timeout=15)
+        assert caps.sessions.get(changed["id"])["theme"] == "dark"
+        assert caps.sessions.get(revoked["id"]) is None

@@ -57,7 +57,6 @@ def open_database(url: str) -> peewee.Database:
             prefer_psycopg3=True,
             max_connections=int(params.pop("max_connections", 32)),
             stale_timeout=300,
-            autorollback=True,
             **params,
         )
     raise ConfigurationError(

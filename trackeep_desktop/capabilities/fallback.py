@@ -4,8 +4,9 @@ The seed's fallback table, as this program implements it:
 
 =============  ===========================================================================
 sessions       the durable copy in the database serves every read and write; nobody is
-               logged out. Sessions deleted during the outage are deleted from Redis again
-               when it comes back, so a revoked session cannot return.
+               logged out. Redis copies of sessions changed or deleted during the outage
+               are evicted when it comes back, so a revoked session cannot return and a
+               changed one is re-read from the database.
 cache          skipped: reads miss, writes are dropped. When Redis comes back the whole
                cache namespace is cleared, since invalidations during the outage were lost.
 rate limiter   falls back to an in-process memory limiter (limits then hold per instance
@@ -227,9 +228,9 @@ class FallbackSessionStore(SessionStore):
         self.monitor = monitor
         self.backend = primary.backend
         monitor.register("sessions", "served from the durable copy in the database")
-        self._pending_deletes: set[str] = set()
-        self._pending_lock = threading.Lock()
-        monitor.on_recovery(self._replay_deletes)
+        self._changed: set[str] = set()  # sessions written while Redis was down
+        self._changed_lock = threading.Lock()
+        monitor.on_recovery(self._evict_changed)
 
     def _run(self, name: str, *args):
         return self.monitor.run(
@@ -238,18 +239,18 @@ class FallbackSessionStore(SessionStore):
             lambda: getattr(self.secondary, name)(*args),
         )
 
-    def _remember_deleted(self, ids: Iterable[str]) -> None:
+    def _remember_changed(self, ids: Iterable[str]) -> None:
         if not self.monitor.up:
-            with self._pending_lock:
-                self._pending_deletes.update(ids)
+            with self._changed_lock:
+                self._changed.update(ids)
 
-    def _replay_deletes(self) -> None:
-        with self._pending_lock:
-            pending = list(self._pending_deletes)
-        for session_id in pending:
-            self.primary.delete(session_id)
-            with self._pending_lock:
-                self._pending_deletes.discard(session_id)
+    def _evict_changed(self) -> None:
+        with self._changed_lock:
+            changed = list(self._changed)
+        for session_id in changed:
+            self.primary.evict(session_id)
+            with self._changed_lock:
+                self._changed.discard(session_id)
 
     def create(self, user_id: int, ttl: int, data: dict | None = None) -> dict:
         return self._run("create", user_id, ttl, data)
@@ -258,11 +259,14 @@ class FallbackSessionStore(SessionStore):
         return self._run("get", session_id)
 
     def touch(self, session_id: str, data: dict | None = None) -> dict | None:
-        return self._run("touch", session_id, data)
+        result = self._run("touch", session_id, data)
+        if data:
+            self._remember_changed([session_id])
+        return result
 
     def delete(self, session_id: str) -> bool:
         result = self._run("delete", session_id)
-        self._remember_deleted([session_id])
+        self._remember_changed([session_id])
         return result
 
     def list_for_user(self, user_id: int) -> list[dict]:
@@ -271,7 +275,7 @@ class FallbackSessionStore(SessionStore):
     def delete_for_user(self, user_id: int, keep: str | None = None) -> int:
         ids = [s["id"] for s in self.list_for_user(user_id) if s["id"] != keep]
         result = self._run("delete_for_user", user_id, keep)
-        self._remember_deleted(ids)
+        self._remember_changed(ids)
         return result
 
     def check(self) -> Health:

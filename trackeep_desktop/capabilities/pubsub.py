@@ -43,7 +43,12 @@ class _Counts:
     def _deliver(self, callback: Callback, channel: str, payload: str | bytes) -> None:
         """Call one subscriber with its own copy of the message; log what it raises."""
         try:
-            callback(channel, json.loads(payload))
+            message = json.loads(payload)
+        except ValueError:
+            log.warning("pub/sub message on %s is not JSON; dropped", channel)
+            return
+        try:
+            callback(channel, message)
         except Exception:
             log.exception("pub/sub subscriber %r failed on channel %s", callback, channel)
             return
@@ -128,7 +133,7 @@ class RedisPubSub(_Counts, PubSub):
     confirmed the subscription, so a message published right after it is delivered; it raises
     the Redis error if Redis cannot be reached. When the connection breaks later, the listener
     logs one warning, reconnects with exponential back-off (0.1 s doubling to 5 s), subscribes
-    everything again and logs the recovery.
+    everything again and logs the recovery; a ``publish`` meanwhile reconnects at once.
 
     ``client`` is a ``redis.Redis`` with ``decode_responses=True``.
     """
@@ -147,16 +152,19 @@ class RedisPubSub(_Counts, PubSub):
         self.client = client
         self.keyspace = keyspace
         self.clock = clock or SystemClock()
+        # The lock guards the fields below. It is never held while connecting, so an
+        # unsubscribe never waits on a Redis outage; connecting has a lock of its own.
         self._lock = threading.Lock()
+        self._connect_lock = threading.Lock()
         self._subscribers: dict[str, list[_Subscription]] = {}  # local name -> subscribers
         self._pending: dict[str, _Ack] = {}  # Redis name -> confirmation awaited
-        self._pubsub = None  # the redis-py PubSub; replaced only by the listener thread
+        self._pubsub = None  # the connected redis-py PubSub, closed only by the listener
         self._stale = False  # a command failed on _pubsub: the listener must replace it
-        self._failing = False
+        self._failing = False  # the listener lost the connection and has not recovered
         self._closed = False
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._wake = threading.Event()
+        self._wake = threading.Event()  # cuts the listener's back-off short
 
     def check(self) -> Health:
         """Ok if Redis answers PING and the listener is connected; never raises."""
@@ -168,10 +176,15 @@ class RedisPubSub(_Counts, PubSub):
             return Health(self.backend, "degraded", "the subscriber connection is reconnecting")
         return Health(self.backend, "ok")
 
+    # ----------------------------------------------------------------------------- contract
+
     def publish(self, channel: str, message: Any) -> None:
         """Publish ``message`` as JSON on ``tk:{channel}`` to every subscribed process."""
         _check_channel(channel)
-        self.client.publish(self.keyspace.key(channel), json.dumps(message))
+        payload = json.dumps(message)
+        if self._failing:
+            self._catch_up()
+        self.client.publish(self.keyspace.key(channel), payload)
         self._count_published()
 
     def subscribe(self, channel_or_pattern: str, callback: Callback) -> Subscription:
@@ -180,19 +193,27 @@ class RedisPubSub(_Counts, PubSub):
         name = channel_or_pattern
         redis_name = self.keyspace.key(name)
         subscription = _Subscription(self, name, callback)
+        connect = False
         with self._lock:
             if self._closed:
                 raise RuntimeError("this RedisPubSub is closed")
+            self._start_listener()
             subscribers = self._subscribers.setdefault(name, [])
             subscribers.append(subscription)
             ack = self._pending.get(redis_name)
             if len(subscribers) == 1:
                 ack = self._pending[redis_name] = _Ack()
                 try:
-                    self._send_subscribe(name, redis_name)
+                    connect = not self._send_locked("subscribe", [name])
                 except BaseException:
                     self._remove_locked(subscription)
                     raise
+        if connect:
+            try:
+                self._connect()  # subscribes every registered name, this one included
+            except BaseException:
+                self._remove(subscription)
+                raise
         if ack is not None:
             if not ack.event.wait(self.SUBSCRIBE_TIMEOUT):
                 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -203,28 +224,52 @@ class RedisPubSub(_Counts, PubSub):
                 raise ack.error
         return subscription
 
-    def _send_subscribe(self, name: str, redis_name: str) -> None:
-        """Subscribe on Redis now (connecting first if needed); the caller holds the lock."""
+    def close(self) -> None:
+        """Stop the listener thread, close the connection and drop every subscription."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._subscribers.clear()
+            thread = self._thread
+        self._stop.set()
+        self._wake.set()
+        if thread is not None:
+            thread.join(timeout=10)
+        self._disconnect()
+
+    # ------------------------------------------------------------------------ subscriptions
+
+    def _start_listener(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(
                 target=self._listen, name=f"trackeep-pubsub-{id(self):x}", daemon=True)
             self._thread.start()
+
+    def _send_locked(self, command: str, names: list[str]) -> bool:
+        """Send (P)SUBSCRIBE or (P)UNSUBSCRIBE for local names on the current connection.
+
+        False if there is no connection (the next connect subscribes what is registered).
+        The caller holds the lock; sending on an open connection does not wait for Redis.
+        """
         if self._stale:
             from redis.exceptions import ConnectionError as RedisConnectionError
 
             raise RedisConnectionError("the Redis pub/sub connection is being replaced")
         if self._pubsub is None:
-            self._connect_locked()  # subscribes every registered name, this one included
-            self._wake.set()  # the listener may be sleeping in its back-off
-            return
+            return False
+        channels = [self.keyspace.key(n) for n in names if not is_pattern(n)]
+        patterns = [self.keyspace.key(n) for n in names if is_pattern(n)]
         try:
-            if is_pattern(name):
-                self._pubsub.psubscribe(redis_name)
-            else:
-                self._pubsub.subscribe(redis_name)
+            if channels:
+                getattr(self._pubsub, command)(*channels)
+            if patterns:
+                getattr(self._pubsub, "p" + command)(*patterns)
         except BaseException:
             self._stale = True
+            self._wake.set()
             raise
+        return True
 
     def _remove(self, subscription: _Subscription) -> None:
         with self._lock:
@@ -238,36 +283,66 @@ class RedisPubSub(_Counts, PubSub):
         if subscribers:
             return
         del self._subscribers[subscription.name]
-        redis_name = self.keyspace.key(subscription.name)
-        self._pending.pop(redis_name, None)
-        if self._pubsub is None or self._stale:
-            return
+        self._pending.pop(self.keyspace.key(subscription.name), None)
         try:
-            if is_pattern(subscription.name):
-                self._pubsub.punsubscribe(redis_name)
-            else:
-                self._pubsub.unsubscribe(redis_name)
+            self._send_locked("unsubscribe", [subscription.name])
         except Exception:  # the listener replaces the connection, without this name
-            self._stale = True
+            pass
 
-    def _connect_locked(self):
-        """A new redis-py PubSub subscribed to every registered name; caller holds the lock."""
+    # --------------------------------------------------------------------------- connection
+
+    def _connect(self) -> None:
+        """Open a connection subscribed to every registered name, unless one is open.
+
+        Connecting happens outside the lock; names registered or dropped meanwhile are
+        reconciled once the connection is installed. Raises the Redis error on failure.
+        """
+        with self._connect_lock:
+            self._connect_once()
+        self._wake.set()  # the listener may be sleeping in its back-off
+
+    def _connect_once(self) -> None:
+        with self._lock:
+            if self._pubsub is not None or self._closed:
+                return
+            names = list(self._subscribers)
         pubsub = self.client.pubsub(ignore_subscribe_messages=False)
-        channels = [self.keyspace.key(n) for n in self._subscribers if not is_pattern(n)]
-        patterns = [self.keyspace.key(n) for n in self._subscribers if is_pattern(n)]
         try:
+            channels = [self.keyspace.key(n) for n in names if not is_pattern(n)]
+            patterns = [self.keyspace.key(n) for n in names if is_pattern(n)]
             if channels:
                 pubsub.subscribe(*channels)
             if patterns:
                 pubsub.psubscribe(*patterns)
-            if not channels and not patterns:
+            if not names:
                 self.client.ping()  # nothing to subscribe: at least prove Redis answers
         except BaseException:
             pubsub.close()
             raise
-        self._pubsub = pubsub
-        self._stale = False
-        return pubsub
+        with self._lock:
+            if self._pubsub is None and not self._closed:
+                self._pubsub, pubsub = pubsub, None
+                self._stale = False
+                current = list(self._subscribers)
+                for name in current:
+                    self._pending.setdefault(self.keyspace.key(name), _Ack())
+                try:
+                    self._send_locked("subscribe", [n for n in current if n not in names])
+                    self._send_locked("unsubscribe", [n for n in names if n not in current])
+                except Exception:  # already marked stale: the listener starts over
+                    pass
+        if pubsub is not None:  # closed meanwhile
+            pubsub.close()
+
+    def _catch_up(self) -> None:
+        """While the listener is reconnecting: reconnect now and wait until this instance's
+        subscriptions are back, so our own subscribers get what we publish after an outage.
+        Raises the Redis error if Redis is still unreachable."""
+        self._connect()
+        with self._lock:
+            waiting = list(self._pending.values())
+        for ack in waiting:
+            ack.event.wait(self.SUBSCRIBE_TIMEOUT)
 
     def _disconnect(self, error: BaseException | None = None) -> None:
         """Close the current connection; fail the subscribes still waiting on it."""
@@ -276,13 +351,19 @@ class RedisPubSub(_Counts, PubSub):
             self._stale = False
             pending = list(self._pending.values())
             self._pending.clear()
+        if pending and error is None:
+            from redis.exceptions import ConnectionError as RedisConnectionError
+
+            error = RedisConnectionError("the Redis pub/sub connection was closed")
         for ack in pending:
-            ack.done(error or RuntimeError("the pub/sub connection was closed"))
+            ack.done(error)
         if pubsub is not None:
             try:
                 pubsub.close()
             except Exception:
                 pass
+
+    # ----------------------------------------------------------------------------- listener
 
     def _listen(self) -> None:
         """The listener thread: read, dispatch, and reconnect with back-off on errors."""
@@ -293,21 +374,18 @@ class RedisPubSub(_Counts, PubSub):
                     stale, pubsub = self._stale, self._pubsub
                 if stale:
                     self._disconnect()
-                    pubsub = None
-                if pubsub is None:
-                    with self._lock:
-                        if self._closed:
-                            break
-                        pubsub = self._pubsub or self._connect_locked()
+                if stale or pubsub is None:
+                    self._connect()
+                    continue
                 message = pubsub.get_message(timeout=self.POLL_SECONDS)
             except Exception as exc:
+                self._wake.clear()  # only a wake-up from now on cuts this back-off short
                 self._disconnect(exc)
                 if not self._failing:
                     self._failing = True
                     log.warning("Redis pub/sub connection failed (%s: %s); reconnecting",
                                 type(exc).__name__, exc)
                 self._wake.wait(delay)
-                self._wake.clear()
                 delay = min(delay * 2, self.BACKOFF_MAX)
                 continue
             if self._failing:
@@ -315,7 +393,10 @@ class RedisPubSub(_Counts, PubSub):
                 delay = self.BACKOFF_START
                 log.warning("Redis pub/sub connection recovered; subscriptions restored")
             if message is not None:
-                self._dispatch(message)
+                try:
+                    self._dispatch(message)
+                except Exception:  # never let one odd message stop the listener
+                    log.exception("could not dispatch pub/sub message %r", message)
 
     def _dispatch(self, message: dict) -> None:
         kind = message["type"]
@@ -336,17 +417,3 @@ class RedisPubSub(_Counts, PubSub):
             subscribers = list(self._subscribers.get(name, ()))
         for subscriber in subscribers:
             self._deliver(subscriber.callback, channel, message["data"])
-
-    def close(self) -> None:
-        """Stop the listener thread, close the connection and drop every subscription."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            self._subscribers.clear()
-            thread = self._thread
-        self._stop.set()
-        self._wake.set()
-        if thread is not None:
-            thread.join(timeout=10)
-        self._disconnect()

@@ -5,7 +5,7 @@ Both implementations share the rules for the durable copy, in :class:`_BackedSes
 * ``create`` and ``delete`` write through: the durable copy first, then the hot copy, so a
   failed database write leaves nothing half-done that a client could hold.
 * ``touch`` always slides the hot copy's expiry but extends the durable copy only when its
-  last write is older than ``touch_write_interval`` seconds, so a client making a request per
+  last write is at least ``touch_write_interval`` seconds old, so a client making a request per
   second does not write the database per request. A touch that changes ``data`` always writes.
 * ``get`` reads the hot copy; on a miss it loads the durable copy and puts it back in the hot
   copy with the remaining TTL. That is how sessions survive a restart of the process or of
@@ -85,7 +85,7 @@ class _BackedSessionStore(SessionStore):
                    durable_before: float | None) -> tuple[dict, bool] | None:
         """Atomically set ``last_active`` to ``now``, merge ``data`` and slide the expiry.
 
-        If the record's ``_durable_at`` is older than ``durable_before``, set it to ``now``
+        If the record's ``_durable_at`` is not after ``durable_before``, set it to ``now``
         and report True: the caller then writes the durable copy. None if the record is gone.
         """
 
@@ -176,6 +176,13 @@ class _BackedSessionStore(SessionStore):
             self.backup.delete([r["id"] for r in doomed])
         self._hot_delete(doomed)
         return len(doomed)
+
+    def evict(self, session_id: str) -> None:
+        """Drop the hot copy only: the next read restores the session from the durable
+        copy, or finds it gone (used after a Redis outage, when the database moved on)."""
+        record = self._hot_get(session_id) if _valid_id(session_id) else None
+        if record is not None:
+            self._hot_delete([record])
 
     def _restore(self, session_id: str) -> dict | None:
         """Put a session from the durable copy back into the hot copy; return it or None."""
@@ -274,7 +281,7 @@ class MemorySessionStore(_BackedSessionStore):
             record.update(data)
             record["last_active"] = now
             write_durable = (durable_before is not None
-                             and record.get("_durable_at", 0) < durable_before)
+                             and record.get("_durable_at", 0) <= durable_before)
             if write_durable:
                 record["_durable_at"] = now
             self._store(record, now + record["ttl"], now)
@@ -382,7 +389,7 @@ class RedisSessionStore(_BackedSessionStore):
                     record.update(data)
                     record["last_active"] = now
                     write_durable = (durable_before is not None
-                                     and record.get("_durable_at", 0) < durable_before)
+                                     and record.get("_durable_at", 0) <= durable_before)
                     if write_durable:
                         record["_durable_at"] = now
                     pipe.multi()
