@@ -301,15 +301,6 @@ class MemorySessionStore(_BackedSessionStore):
         return [r for r in records if r is not None]
 
 
-# Extend a user's index so it lives at least ARGV[1] ms (it must outlive every session in it).
-_EXTEND_INDEX = """
-local current = redis.call('PTTL', KEYS[1])
-if current == -1 or (current >= 0 and current < tonumber(ARGV[1])) then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[1])
-end
-return 0
-"""
-
 # Remove from the index KEYS[1] each id ARGV[i] whose session key KEYS[i + 1] is gone.
 _PRUNE_INDEX = """
 local removed = 0
@@ -336,7 +327,6 @@ class RedisSessionStore(_BackedSessionStore):
         super().__init__(clock, backup, touch_write_interval)
         self.client = client
         self.keyspace = keyspace
-        self._extend_index = client.register_script(_EXTEND_INDEX)
         self._prune_index = client.register_script(_PRUNE_INDEX)
 
     def check(self) -> Health:
@@ -360,7 +350,11 @@ class RedisSessionStore(_BackedSessionStore):
         pipe.set(self._key(record["id"]), _dumps(record), px=ttl_ms, nx=only_if_absent,
                  xx=only_if_present)
         pipe.sadd(index, record["id"])
-        self._extend_index(keys=[index], args=[ttl_ms], client=pipe)
+        # The index must outlive every session in it: give it this TTL if it has none (NX),
+        # or if this one is longer (GT). Plain commands, so the MULTI stays one round trip
+        # (a script in a pipeline costs redis-py an extra SCRIPT EXISTS). Redis >= 7.0.
+        pipe.pexpire(index, ttl_ms, nx=True)
+        pipe.pexpire(index, ttl_ms, gt=True)
 
     def _hot_get(self, session_id: str) -> dict | None:
         raw = self.client.get(self._key(session_id))
