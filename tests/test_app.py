@@ -161,9 +161,16 @@ def test_json_logs_carry_the_request_id(make_app, capfd):
 
 
 def test_index_page_renders(client):
+    assert client.get("/").headers["Location"] == "/setup"  # first run: create the owner
+    setup = client.get("/setup").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', setup).group(1)
+    client.post("/setup", data={"csrf_token": token, "email": "o@example.com",
+                                "username": "owner", "password": "owner-pass-1",
+                                "password_confirm": "owner-pass-1"})
     response = client.get("/")
     assert response.status_code == 200
-    assert "Trackeep" in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert "Trackeep" in page and "sessions: memory (ok)" in page
 
 
 def _trackeep(*args, env_extra=None, tmp_path):

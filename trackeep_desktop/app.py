@@ -137,6 +137,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         cache_max_bytes=settings["CACHE_MAX_BYTES"],
         redis_required=settings["REDIS_REQUIRED"],
         observe_redis_latency=metrics.observe_redis,
+        clock=settings.get("CLOCK"),  # tests pass a ManualClock to move time
     )
     metrics.watch_capabilities(capabilities)
     state = TrackeepState(settings, db, capabilities, metrics)
@@ -160,11 +161,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     init_request_tracking(app, metrics)
     init_error_handlers(app)
 
-    from . import api, observability, web
+    from . import api, auth, auth_api, auth_web, observability, web
 
+    auth.init_app(app)
     app.register_blueprint(observability.bp)
+    app.register_blueprint(auth_api.bp, url_prefix="/api/v1")
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     app.register_blueprint(web.bp)
+    app.register_blueprint(auth_web.bp)
 
     state.socketio = create_socketio(app, settings)
     if settings["COUNTER_FLUSH_INTERVAL"] > 0:

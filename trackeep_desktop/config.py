@@ -8,6 +8,7 @@ The README's settings table lists every entry of :data:`SETTINGS`; a test keeps 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import logging
 import os
 import secrets
@@ -71,8 +72,8 @@ SETTINGS: list[Setting] = [
     Setting("PORT", 8080, "TCP port (0 picks a free one).", int),
     Setting("SECRET_KEY", None, "Key that signs cookies and tokens (default: generated once "
             "and kept in the data folder).", parse_optional_str),
-    Setting("TRUSTED_PROXIES", [], "Comma-separated addresses of reverse proxies whose "
-            "X-Forwarded-For is believed.", parse_list),
+    Setting("TRUSTED_PROXIES", [], "Comma-separated addresses (or networks, 10.0.0.0/8) of "
+            "reverse proxies whose X-Forwarded-For is believed.", parse_list),
     Setting("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR.", str),
     Setting("LOG_FORMAT", "text", "text, or json for one JSON object per line.", str),
     Setting("ASYNC_MODE", "threading", "Socket.IO driver: threading (desktop, tests) or gevent "
@@ -86,6 +87,17 @@ SETTINGS: list[Setting] = [
     Setting("SESSION_TTL", 24 * 3600, "Sliding lifetime of a session in seconds.", int),
     Setting("SESSION_REMEMBER_TTL", 30 * 24 * 3600, "Sliding lifetime of a \"remember me\" "
             "session in seconds.", int),
+    Setting("REGISTRATION_OPEN", False, "Let anyone create an account with "
+            "`POST /api/v1/auth/register` (the first account, the owner, can always be "
+            "created; after it, admins create users).", parse_bool),
+    Setting("PASSWORD_MIN_LENGTH", 8, "Fewest characters a password may have.", int),
+    Setting("API_RATE_LIMIT", 100, "Requests one client may make to /api/ per "
+            "API_RATE_WINDOW seconds (sliding window).", int),
+    Setting("API_RATE_WINDOW", 60, "Window of API_RATE_LIMIT, in seconds.", float),
+    Setting("AUTH_RATE_LIMIT", 5, "Login, device-pairing and two-factor attempts allowed per "
+            "AUTH_RATE_WINDOW seconds, per client and per account.", int),
+    Setting("AUTH_RATE_WINDOW", 300, "Window of AUTH_RATE_LIMIT, in seconds.", float),
+    Setting("PAIRING_CODE_TTL", 300, "Seconds a device pairing code stays valid.", int),
 ]
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
@@ -148,6 +160,15 @@ def load_config(
         raise ConfigurationError("setting ASYNC_MODE: use threading or gevent")
     if not 0 <= config["PORT"] <= 65535:
         raise ConfigurationError(f"setting PORT: {config['PORT']} is not a TCP port")
+    for name in ("PASSWORD_MIN_LENGTH", "API_RATE_LIMIT", "API_RATE_WINDOW", "AUTH_RATE_LIMIT",
+                 "AUTH_RATE_WINDOW", "PAIRING_CODE_TTL", "SESSION_TTL", "SESSION_REMEMBER_TTL"):
+        if not config[name] > 0:
+            raise ConfigurationError(f"setting {name}: must be positive, not {config[name]}")
+    for proxy in config["TRUSTED_PROXIES"]:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError as exc:
+            raise ConfigurationError(f"setting TRUSTED_PROXIES: {exc}") from exc
 
     for key, value in overrides.items():
         if key.upper().removeprefix(ENV_PREFIX) not in SETTINGS_BY_NAME:
