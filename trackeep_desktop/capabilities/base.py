@@ -30,6 +30,15 @@ class Health:
     detail: str = ""
 
 
+def ping_health(client, backend: str = "redis") -> Health:
+    """A Redis implementation's health: ok if Redis answers PING, else ``fallback``."""
+    try:
+        client.ping()
+    except Exception as exc:  # the contract: check() must not raise
+        return Health(backend, "fallback", detail=str(exc))
+    return Health(backend, "ok")
+
+
 class Capability(abc.ABC):
     """What every capability has."""
 

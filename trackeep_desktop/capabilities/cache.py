@@ -14,7 +14,7 @@ from collections import OrderedDict
 from typing import Any
 
 from ..clock import SystemClock
-from .base import Cache, CacheStats, Health
+from .base import Cache, CacheStats, Health, ping_health
 from .keys import Keyspace
 
 #: Keys under this prefix hold generation numbers, not cached values.
@@ -234,11 +234,7 @@ class RedisCache(Cache):
 
     def check(self) -> Health:
         """Ok if Redis answers PING, else ``fallback`` with the error; never raises."""
-        try:
-            self.client.ping()
-        except Exception as exc:  # the contract: check() must not raise
-            return Health(self.backend, "fallback", detail=str(exc))
-        return Health(self.backend, "ok")
+        return ping_health(self.client, self.backend)
 
     def _unlink_matching(self, pattern: str, keep=None) -> int:
         """UNLINK every key matching ``pattern`` in batches; return how many existed."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 
 from ..clock import SystemClock
-from .base import CounterBackup, Counters, Health
+from .base import CounterBackup, Counters, Health, ping_health
 from .keys import Keyspace
 
 #: How many dirty counters one flush round takes from Redis.
@@ -123,11 +123,7 @@ class RedisCounters(Counters):
 
     def check(self) -> Health:
         """Ok if Redis answers PING, else ``fallback`` with the error; never raises."""
-        try:
-            self.client.ping()
-        except Exception as exc:  # the contract: check() must not raise
-            return Health(self.backend, "fallback", detail=str(exc))
-        return Health(self.backend, "ok")
+        return ping_health(self.client, self.backend)
 
     def _key(self, name: str) -> str:
         if name == "dirty":

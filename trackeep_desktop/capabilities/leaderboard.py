@@ -12,7 +12,7 @@ import threading
 from sortedcontainers import SortedList
 
 from ..clock import SystemClock
-from .base import Health, Leaderboard
+from .base import Health, Leaderboard, ping_health
 from .keys import Keyspace
 
 
@@ -182,8 +182,4 @@ class RedisLeaderboard(Leaderboard):
 
     def check(self) -> Health:
         """Ok if Redis answers PING, else ``fallback`` with the error; never raises."""
-        try:
-            self.client.ping()
-        except Exception as exc:  # the contract: check() must not raise
-            return Health(self.backend, "fallback", detail=str(exc))
-        return Health(self.backend, "ok")
+        return ping_health(self.client, self.backend)

@@ -17,7 +17,7 @@ import os
 import threading
 
 from ..clock import SystemClock
-from .base import Health, RateLimiter, RateLimitResult
+from .base import Health, RateLimiter, RateLimitResult, ping_health
 from .keys import Keyspace
 
 
@@ -297,8 +297,4 @@ class RedisRateLimiter(RateLimiter):
 
     def check(self) -> Health:
         """Ok if Redis answers PING, else ``fallback`` with the error; never raises."""
-        try:
-            self.client.ping()
-        except Exception as exc:  # the contract: check() must not raise
-            return Health(self.backend, "fallback", detail=str(exc))
-        return Health(self.backend, "ok")
+        return ping_health(self.client, self.backend)

@@ -23,7 +23,7 @@ import secrets
 import threading
 
 from ..clock import SystemClock
-from .base import Health, SessionBackup, SessionStore
+from .base import Health, SessionBackup, SessionStore, ping_health
 from .keys import Keyspace
 
 #: Keys a caller's ``data`` may not set: they belong to the session record itself.
@@ -331,11 +331,7 @@ class RedisSessionStore(_BackedSessionStore):
 
     def check(self) -> Health:
         """Ok if Redis answers PING, else ``fallback`` with the error; never raises."""
-        try:
-            self.client.ping()
-        except Exception as exc:  # the contract: check() must not raise
-            return Health(self.backend, "fallback", detail=str(exc))
-        return Health(self.backend, "ok")
+        return ping_health(self.client, self.backend)
 
     def _key(self, session_id: str) -> str:
         return self.keyspace.key("session", session_id)
