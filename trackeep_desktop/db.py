@@ -44,7 +44,12 @@ def open_database(url: str) -> peewee.Database:
             raise ConfigurationError(f"database URL {url!r} names no file")
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=5, **params)
+        # Transactions begin IMMEDIATE (the write lock at once): a deferred one that reads
+        # and then writes fails straight away with "database is locked" when another
+        # connection committed in between (a WAL snapshot cannot be upgraded), while an
+        # immediate one waits for the busy timeout.
+        return peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=5,
+                                     lock_type="IMMEDIATE", **params)
     if parsed.scheme in ("postgres", "postgresql"):
         if not parsed.path.strip("/"):
             raise ConfigurationError(f"database URL {url!r} names no database")
