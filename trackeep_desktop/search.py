@@ -1,0 +1,1287 @@
+"""Search: one ranked full-text index over bookmarks, tasks, notes and files.
+
+No Flask here. The pieces, in the order a query meets them:
+
+* **The query language** (:func:`parse_query`, a pure function): words (all must match),
+  ``"exact phrase"``, ``prefix*``, ``-exclude`` (also ``-"phrase"``, ``-tag:x``...),
+  ``tag:name`` (``tag:"two words"``), ``type:bookmark|task|note|file``,
+  ``is:favorite|unread|pinned``, ``status:pending|in_progress|completed|cancelled``,
+  ``before:2026-01-31`` and ``after:2026-01-01`` (on the creation time; ``before`` is
+  exclusive, ``after`` inclusive). Several ``type:`` or ``status:`` filters mean any of them;
+  several ``tag:`` filters mean all. ``AND``, ``OR`` and ``NOT`` are plain words, and an
+  unknown ``key:value`` (``title:x``, a URL) is searched as the words it contains. Bad syntax
+  raises :class:`QuerySyntaxError` with a message fit to show: an unclosed quote, a bare
+  ``*``, a prefix shorter than 2 characters, an unknown filter value, more than
+  :data:`MAX_QUERY_LENGTH` characters or :data:`MAX_TERMS` terms. Control characters are
+  dropped. Nothing the user typed reaches the full-text engine's own syntax: the ``MATCH``
+  expression (SQLite) and the ``tsquery`` (PostgreSQL) are built from quoted word tokens only.
+* **The index** (``search_document`` plus the FTS5 table ``search_fts`` on SQLite, or the
+  ``tsv`` column on PostgreSQL; see migration ``m0005_search``). :func:`on_item_change` is
+  registered in :data:`trackeep_desktop.items.change_hooks` when this module is imported, so
+  every create, update, move to the trash, restore, purge and import updates the index inside
+  the same transaction as the write. Bookmarks index title, URL and description (the fetched
+  page's text is not stored by the bookmarks domain, so it is not indexed); tasks title and
+  description; notes title and content; files name, description and, for text-like files
+  (``.txt``, ``.md``, ``.csv``, ``.html``, ``.json`` and other textual types), the first
+  :data:`FILE_TEXT_BYTES` of their content. PDFs are not read. Tag names are indexed too.
+  :func:`rebuild_index` rebuilds it all from the item tables.
+* **Ranking**: bm25 on SQLite (:data:`BM25_WEIGHTS`: title 10, body 1, tags 5), ``ts_rank``
+  on PostgreSQL (title and tags weight A, body weight B). Very common terms would make ranking
+  cost grow with the number of hits, so at most :data:`RANK_CAP` matches, the most recently
+  created, are ranked, within :data:`TIME_BUDGET` seconds; when either limit cuts the
+  candidates the answer says ``"approximate": true`` with a ``reason``.
+* **The cache** (:func:`cached_search`): answers are kept per user and query in the cache
+  capability under ``search:{user_id}:{generation}:{hash}`` for :data:`CACHE_TTL` seconds.
+  Each write to a user's items bumps that user's generation (the ``search:{user_id}``
+  namespace) right after the transaction commits, through the callbacks that applications
+  register with :func:`add_invalidator`; with Redis the generation is shared, so no instance
+  serves a result from before the write once the write's request has answered.
+
+Saved searches (a name and a query per user) live here too: :func:`create_saved_search` and
+friends.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import json
+import logging
+import re
+import sqlite3
+import threading
+import time
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from html.parser import HTMLParser
+from pathlib import PurePath
+from typing import Any
+
+import peewee
+
+from . import items
+from .accounts import iso_time
+from .capabilities.keys import short_hash
+from .db import database, is_postgres
+from .models import Bookmark, File, Note, SavedSearch, SearchDocument, Task
+
+log = logging.getLogger(__name__)
+
+#: The item types in the index, in the order facets list them.
+INDEXED_TYPES = ("bookmark", "task", "note", "file")
+#: Type names a query or a parameter may use, and the type each means.
+TYPE_ALIASES = {**{t: t for t in INDEXED_TYPES}, **{t + "s": t for t in INDEXED_TYPES}}
+FLAGS = ("favorite", "unread", "pinned")
+STATUSES = items.TASK_STATUSES
+
+MAX_QUERY_LENGTH = 500
+MAX_TERMS = 32
+MIN_PREFIX = 2
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+#: At most this many matches are ranked; beyond it, the most recently created ones.
+RANK_CAP = 2000
+#: Seconds the candidate scan may take before it stops and ranks what it has (SQLite).
+TIME_BUDGET = 0.25
+#: The longest a PostgreSQL search statement may run before it is cancelled.
+STATEMENT_TIMEOUT_MS = 5000
+#: SQLite virtual-machine steps between two checks of the time budget.
+PROGRESS_STEPS = 20_000
+#: Seconds a search answer stays in the cache (the seed's Caching Flow: 5 minutes).
+CACHE_TTL = 300
+#: bm25 weights of the FTS5 columns title, body, tags (also the table's ``rank``).
+BM25_WEIGHTS = (10.0, 1.0, 5.0)
+#: The PostgreSQL text search configuration the migration creates.
+PG_CONFIG = "trackeep_search"
+#: How much of a text-like file is read for the index.
+FILE_TEXT_BYTES = 1024 * 1024
+#: Text kept per document body (a note may be 1,000,000 characters).
+BODY_MAX_CHARS = 1_000_000
+#: File name extensions read as text even when the stored type does not say so.
+TEXT_EXTENSIONS = (".txt", ".md", ".markdown", ".csv", ".tsv", ".html", ".htm", ".json",
+                   ".xml", ".log", ".rst", ".yaml", ".yml")
+#: Words of context around a match in a snippet.
+SNIPPET_TOKENS = 16
+SAVED_NAME_MAX = 100
+
+#: Between a file's description and its text in the indexed body (a control character, so
+#: never in cleaned text; whitespace to Python and a separator to the tokenizers).
+FILE_TEXT_SEPARATOR = "\x1e"
+
+_OPEN, _CLOSE = "\x02", "\x03"  # highlight markers; never in indexed text (control chars)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_QUERY_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+_TOKEN = re.compile(r"[^\W_]+")
+_FILTER = re.compile(r"([A-Za-z]+):")
+
+
+# ----------------------------------------------------------------------------------- errors
+
+
+class SearchError(Exception):
+    """A request the search domain refuses; ``message`` is fit to show the user."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class QuerySyntaxError(SearchError):
+    """The query cannot be understood (answered 400)."""
+
+
+class InvalidInput(SearchError):
+    """A parameter or a saved search's field is malformed (answered 400)."""
+
+
+class NotFound(SearchError):
+    """No such saved search for this user (answered 404)."""
+
+
+class Conflict(SearchError):
+    """A saved search of this name exists already (answered 409)."""
+
+
+class SearchTimeout(SearchError):
+    """The database took longer than :data:`STATEMENT_TIMEOUT_MS` (answered 503)."""
+
+
+# ------------------------------------------------------------------------- query language
+
+
+@dataclasses.dataclass(frozen=True)
+class Term:
+    """A text term: ``kind`` is ``word``, ``phrase`` or ``prefix`` (the last token is a
+    prefix); ``tokens`` are its lower-case word tokens."""
+
+    kind: str
+    tokens: tuple[str, ...]
+    negated: bool = False
+
+    def __str__(self) -> str:
+        text = " ".join(self.tokens)
+        if self.kind == "phrase" or (self.kind == "prefix" and len(self.tokens) > 1):
+            text = f'"{text}"'
+        if self.kind == "prefix":
+            text += "*"
+        return ("-" if self.negated else "") + text
+
+
+@dataclasses.dataclass(frozen=True)
+class ParsedQuery:
+    """A query taken apart: text terms and filters. ``flags`` maps ``favorite``, ``unread``
+    and ``pinned`` to the value required; ``before``/``after`` are epoch seconds."""
+
+    terms: tuple[Term, ...] = ()
+    tags: tuple[str, ...] = ()
+    not_tags: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()
+    not_types: tuple[str, ...] = ()
+    flags: tuple[tuple[str, bool], ...] = ()
+    statuses: tuple[str, ...] = ()
+    not_statuses: tuple[str, ...] = ()
+    before: float | None = None
+    after: float | None = None
+
+    @property
+    def positive(self) -> list[Term]:
+        """The terms that must match."""
+        return [t for t in self.terms if not t.negated]
+
+    @property
+    def negative(self) -> list[Term]:
+        """The terms that must not match."""
+        return [t for t in self.terms if t.negated]
+
+    @property
+    def is_empty(self) -> bool:
+        """True when there is nothing to search for (no term, no filter)."""
+        return self == ParsedQuery()
+
+    def canonical(self) -> str:
+        """The query written back in a normal form (same meaning, same text)."""
+        parts = [str(t) for t in self.terms]
+        parts += [f"tag:{_quote_value(t)}" for t in self.tags]
+        parts += [f"-tag:{_quote_value(t)}" for t in self.not_tags]
+        parts += [f"type:{t}" for t in self.types] + [f"-type:{t}" for t in self.not_types]
+        parts += [("" if value else "-") + f"is:{flag}" for flag, value in self.flags]
+        parts += [f"status:{s}" for s in self.statuses]
+        parts += [f"-status:{s}" for s in self.not_statuses]
+        if self.after is not None:
+            parts.append(f"after:{iso_time(self.after)}")
+        if self.before is not None:
+            parts.append(f"before:{iso_time(self.before)}")
+        return " ".join(parts)
+
+
+def _quote_value(value: str) -> str:
+    return f'"{value}"' if any(c.isspace() for c in value) else value
+
+
+def word_tokens(text: str) -> list[str]:
+    """The word tokens of ``text`` as the index sees them: runs of letters and digits,
+    lower-cased (punctuation separates words)."""
+    return _TOKEN.findall(unicodedata.normalize("NFC", text).casefold())
+
+
+_FILTER_HELP = {
+    "tag": "tag:name (or tag:\"two words\")",
+    "type": "type:bookmark, type:task, type:note or type:file",
+    "is": "is:favorite, is:unread or is:pinned",
+    "status": "status:" + ", status:".join(STATUSES),
+    "before": "before:2026-01-31",
+    "after": "after:2026-01-01",
+}
+
+
+def _read_value(text: str, pos: int) -> tuple[str, int]:
+    """A filter's value at ``pos``: a quoted string or the run up to the next space."""
+    if pos < len(text) and text[pos] == '"':
+        end = text.find('"', pos + 1)
+        if end == -1:
+            raise QuerySyntaxError('A quote is not closed: add the closing " or remove it.')
+        return text[pos + 1:end].strip(), end + 1
+    end = pos
+    while end < len(text) and not text[end].isspace():
+        end += 1
+    return text[pos:end], end
+
+
+def _parse_date(key: str, value: str) -> float:
+    try:
+        moment = items.parse_time(value, key)
+    except items.InvalidInput:
+        moment = None
+    if moment is None:
+        raise QuerySyntaxError(f"{key}: takes a date like 2026-01-31 (or an ISO 8601 "
+                               f"date-time), not {value!r}.")
+    return moment
+
+
+def parse_type(value: str) -> str:
+    """A type name (``note`` or ``notes``) as the index names it; :class:`QuerySyntaxError`
+    for anything else."""
+    name = TYPE_ALIASES.get(value.strip().lower())
+    if name is None:
+        raise QuerySyntaxError(f"type: takes bookmark, task, note or file, not {value!r}.")
+    return name
+
+
+def parse_query(text: Any) -> ParsedQuery:
+    """Take a query apart (see the module's description of the language).
+
+    Raises :class:`QuerySyntaxError` for input that cannot be understood. Never returns a
+    term without a word token in it."""
+    if text is None:
+        text = ""
+    if not isinstance(text, str):
+        raise QuerySyntaxError("The query must be text.")
+    if len(text) > MAX_QUERY_LENGTH:
+        raise QuerySyntaxError(f"The query is too long: at most {MAX_QUERY_LENGTH} characters.")
+    text = _QUERY_CONTROL.sub(" ", text)
+    terms: list[Term] = []
+    lists: dict[str, list[str]] = {name: [] for name in (
+        "tags", "not_tags", "types", "not_types", "statuses", "not_statuses")}
+    flags: dict[str, bool] = {}
+    dates: dict[str, float] = {}
+    count = 0
+    pos, n = 0, len(text)
+    while pos < n:
+        if text[pos].isspace():
+            pos += 1
+            continue
+        negated = False
+        if text[pos] == "-":
+            negated = True
+            pos += 1
+            if pos >= n or text[pos].isspace() or text[pos] == "-":
+                continue  # a lone "-" excludes nothing
+        count += 1
+        if count > MAX_TERMS:
+            raise QuerySyntaxError(f"The query has too many terms: at most {MAX_TERMS}.")
+        match = _FILTER.match(text, pos)
+        if match and match.group(1).lower() in _FILTER_HELP:
+            key = match.group(1).lower()
+            value, pos = _read_value(text, match.end())
+            if not value:
+                raise QuerySyntaxError(f"{key}: needs a value, like {_FILTER_HELP[key]}.")
+            _apply_filter(key, value, negated, lists, flags, dates)
+            continue
+        if text[pos] == '"':
+            end = text.find('"', pos + 1)
+            if end == -1:
+                raise QuerySyntaxError('A quote is not closed: add the closing " or remove it.')
+            tokens = word_tokens(text[pos + 1:end])
+            pos = end + 1
+            prefix = pos < n and text[pos] == "*"
+            if prefix:
+                pos += 1
+            if tokens:
+                terms.append(_term(tokens, prefix, negated))
+            continue
+        end = pos
+        while end < n and not text[end].isspace() and text[end] != '"':
+            end += 1
+        word, pos = text[pos:end], end
+        prefix = word.endswith("*")
+        tokens = word_tokens(word.rstrip("*"))
+        if not tokens:
+            if prefix:
+                raise QuerySyntaxError("A * must follow the start of a word, like proj*.")
+            continue  # punctuation only: nothing to search for
+        terms.append(_term(tokens, prefix, negated))
+    return ParsedQuery(
+        terms=tuple(dict.fromkeys(terms)),
+        tags=tuple(dict.fromkeys(lists["tags"])),
+        not_tags=tuple(dict.fromkeys(lists["not_tags"])),
+        types=tuple(sorted(set(lists["types"]), key=INDEXED_TYPES.index)),
+        not_types=tuple(sorted(set(lists["not_types"]), key=INDEXED_TYPES.index)),
+        flags=tuple(sorted(flags.items())),
+        statuses=tuple(sorted(set(lists["statuses"]), key=STATUSES.index)),
+        not_statuses=tuple(sorted(set(lists["not_statuses"]), key=STATUSES.index)),
+        before=dates.get("before"),
+        after=dates.get("after"),
+    )
+
+
+def _term(tokens: list[str], prefix: bool, negated: bool) -> Term:
+    if prefix:
+        if len(tokens[-1]) < MIN_PREFIX:
+            raise QuerySyntaxError(f"A prefix needs at least {MIN_PREFIX} characters before "
+                                   "the *, like pr*.")
+        return Term("prefix", tuple(tokens), negated)
+    return Term("phrase" if len(tokens) > 1 else "word", tuple(tokens), negated)
+
+
+def _apply_filter(key: str, value: str, negated: bool, lists: dict[str, list[str]],
+                  flags: dict[str, bool], dates: dict[str, float]) -> None:
+    if key == "tag":
+        try:
+            name = items.normalize_tag_name(value, "tag")
+        except items.InvalidInput as exc:
+            raise QuerySyntaxError(f"tag: {exc.message}") from None
+        lists["not_tags" if negated else "tags"].append(items.tag_key(name))
+    elif key == "type":
+        lists["not_types" if negated else "types"].append(parse_type(value))
+    elif key == "is":
+        flag = value.lower()
+        if flag not in FLAGS:
+            raise QuerySyntaxError(f"is: takes favorite, unread or pinned, not {value!r}.")
+        if flags.get(flag, not negated) != (not negated):
+            raise QuerySyntaxError(f"is:{flag} and -is:{flag} cannot both hold.")
+        flags[flag] = not negated
+    elif key == "status":
+        status = value.lower()
+        if status not in STATUSES:
+            raise QuerySyntaxError(f"status: takes {', '.join(STATUSES)}, not {value!r}.")
+        lists["not_statuses" if negated else "statuses"].append(status)
+    else:  # before, after
+        if negated:
+            raise QuerySyntaxError(f"-{key}: cannot be negated; use "
+                                   f"{'after' if key == 'before' else 'before'}: instead.")
+        dates[key] = _parse_date(key, value)
+
+
+def merge_queries(first: ParsedQuery, second: ParsedQuery) -> ParsedQuery:
+    """A query with the terms and filters of both (the narrower date bounds win);
+    :class:`QuerySyntaxError` when their ``is:`` filters contradict each other."""
+    flags = dict(first.flags)
+    for flag, value in second.flags:
+        if flags.setdefault(flag, value) != value:
+            raise QuerySyntaxError(f"is:{flag} and -is:{flag} cannot both hold.")
+
+    def both(name: str) -> tuple:
+        return tuple(dict.fromkeys(getattr(first, name) + getattr(second, name)))
+
+    def bound(name: str, pick: Callable) -> float | None:
+        values = [v for v in (getattr(first, name), getattr(second, name)) if v is not None]
+        return pick(values) if values else None
+
+    return ParsedQuery(
+        terms=both("terms"), tags=both("tags"), not_tags=both("not_tags"),
+        types=tuple(sorted(set(both("types")), key=INDEXED_TYPES.index)),
+        not_types=tuple(sorted(set(both("not_types")), key=INDEXED_TYPES.index)),
+        flags=tuple(sorted(flags.items())),
+        statuses=tuple(sorted(set(both("statuses")), key=STATUSES.index)),
+        not_statuses=tuple(sorted(set(both("not_statuses")), key=STATUSES.index)),
+        after=bound("after", max), before=bound("before", min))
+
+
+def parse_types(value: Any) -> tuple[str, ...]:
+    """Types from a parameter: ``"note,task"``, a list, or ``"all"``/empty for every type."""
+    if value is None:
+        return ()
+    values = value if isinstance(value, (list, tuple)) else str(value).split(",")
+    names = []
+    for raw in values:
+        if not isinstance(raw, str):
+            raise InvalidInput("type takes bookmark, task, note or file.", "type")
+        raw = raw.strip().lower()
+        if raw in ("", "all"):
+            continue
+        try:
+            names.append(parse_type(raw))
+        except QuerySyntaxError as exc:
+            raise InvalidInput(exc.message, "type") from None
+    return tuple(sorted(set(names), key=INDEXED_TYPES.index))
+
+
+def fts_match(terms: Iterable[Term]) -> str:
+    """The FTS5 ``MATCH`` expression for terms: every token double-quoted (so it is a
+    string, never an operator or a column name), phrases as one string, prefixes with ``*``;
+    positive terms joined by ``AND``, negative ones subtracted with ``NOT``. Only positive
+    or only negative terms: their conjunction (or, for negative ones, disjunction) as they
+    are, for the caller to use."""
+    terms = list(terms)
+
+    def string(term: Term) -> str:
+        quoted = '"' + " ".join(t.replace('"', '""') for t in term.tokens) + '"'
+        return quoted + " *" if term.kind == "prefix" else quoted
+
+    positive = [string(t) for t in terms if not t.negated]
+    negative = [string(t) for t in terms if t.negated]
+    if positive and negative:
+        return f"({' AND '.join(positive)}) NOT ({' OR '.join(negative)})"
+    if positive:
+        return " AND ".join(positive)
+    return " OR ".join(negative)
+
+
+def _pg_term(term: Term) -> tuple[str, list]:
+    """A PostgreSQL tsquery expression for one term, values bound as parameters."""
+    if term.kind == "prefix":
+        lexemes = [f"'{t}'" for t in term.tokens]  # tokens are letters and digits only
+        lexemes[-1] += ":*"
+        return f"to_tsquery('{PG_CONFIG}', %s)", [" <-> ".join(lexemes)]
+    if term.kind == "phrase":
+        return f"phraseto_tsquery('{PG_CONFIG}', %s)", [" ".join(term.tokens)]
+    return f"plainto_tsquery('{PG_CONFIG}', %s)", [term.tokens[0]]
+
+
+def pg_tsquery(terms: Iterable[Term]) -> tuple[str, list]:
+    """The tsquery SQL for terms and its parameters (the shapes of :func:`fts_match`)."""
+    positive: list[tuple[str, list]] = []
+    negative: list[tuple[str, list]] = []
+    for term in terms:
+        (negative if term.negated else positive).append(_pg_term(term))
+    params = [value for _, values in positive + negative for value in values]
+    both = " && ".join(sql for sql, _ in positive), " || ".join(sql for sql, _ in negative)
+    if positive and negative:
+        return f"(({both[0]}) && !!({both[1]}))", params
+    return f"({both[0] or both[1]})", params
+
+
+# -------------------------------------------------------------------------------- documents
+
+
+@dataclasses.dataclass
+class Document:
+    """What the index keeps of one item."""
+
+    item_type: str
+    item_id: int
+    user_id: int
+    title: str
+    body: str
+    tags: str
+    created_at: float
+    updated_at: float
+    is_favorite: bool = False
+    is_unread: bool = False
+    is_pinned: bool = False
+    status: str | None = None
+    deleted: bool = False
+
+
+def clean_text(text: Any, limit: int = BODY_MAX_CHARS) -> str:
+    """Text as indexed: a string, control characters made spaces, at most ``limit``."""
+    if not text:
+        return ""
+    return _CONTROL.sub(" ", str(text)[:limit])
+
+
+class _HTMLText(HTMLParser):
+    """The visible text of an HTML page (``script``, ``style`` and the like skipped)."""
+
+    SKIP = {"script", "style", "noscript", "template", "svg", "head"}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.SKIP:
+            self._skipping += 1
+        elif tag == "title" and self._skipping:
+            self._skipping -= 1  # keep the page title, inside <head>
+            self._title = True
+
+    def handle_endtag(self, tag):
+        if tag in self.SKIP and self._skipping:
+            self._skipping -= 1
+        elif tag == "title" and getattr(self, "_title", False):
+            self._title = False
+            self._skipping += 1
+
+    def handle_data(self, data):
+        if not self._skipping:
+            self.parts.append(data)
+
+
+def html_to_text(markup: str) -> str:
+    """The readable text of an HTML document, whitespace collapsed."""
+    parser = _HTMLText()
+    try:
+        parser.feed(markup)
+        parser.close()
+    except Exception:  # malformed markup: keep what was read
+        log.debug("could not fully parse an HTML file for the index", exc_info=True)
+    return " ".join(" ".join(parser.parts).split())
+
+
+_file_store = None
+
+
+def set_file_store(store) -> None:
+    """Where file content is read from for the index (a :class:`files.BlobStore`)."""
+    global _file_store
+    _file_store = store
+
+
+def is_text_like(name: str, mime_type: str) -> bool:
+    """True for files whose content is indexed: textual types and :data:`TEXT_EXTENSIONS`."""
+    from .files import is_textual
+
+    base = (mime_type or "").split(";")[0].strip().lower()
+    if base == "image/svg+xml":
+        return False
+    return is_textual(base) or PurePath(name.lower()).suffix in TEXT_EXTENSIONS
+
+
+def file_text(record: File, store=None) -> str:
+    """The indexed text of a file's content ("" if it is not text-like or not readable)."""
+    store = store or _file_store
+    if store is None or not is_text_like(record.name, record.mime_type):
+        return ""
+    try:
+        with store.open(record.sha256) as blob:
+            data = blob.read(FILE_TEXT_BYTES)
+    except (OSError, ValueError) as exc:
+        log.warning("file %s: its content could not be read for the index: %s", record.id, exc)
+        return ""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = data.decode("utf-16", "replace")
+    else:
+        text = data.decode("utf-8", "replace").removeprefix("\ufeff")
+    base = record.mime_type.split(";")[0].strip().lower()
+    if base in ("text/html", "application/xhtml+xml") or record.name.lower().endswith(
+            (".html", ".htm")):
+        text = html_to_text(text)
+    return text
+
+
+def document_for(item_type: str, item: Any, tag_names: Iterable[str], *,
+                 body: str | None = None, store=None) -> Document:
+    """The document of an item. A file's body is its description, then
+    :data:`FILE_TEXT_SEPARATOR`, then its text; ``body`` (the text, when already known) saves
+    reading the content again."""
+    tags = " ".join(tag_names)
+    common = dict(item_type=item_type, item_id=item.id, user_id=item.user_id, tags=tags,
+                  created_at=item.created_at, updated_at=item.updated_at,
+                  deleted=item.deleted_at is not None)
+    if item_type == "bookmark":
+        return Document(title=clean_text(item.title or item.url, 2000),
+                        body=clean_text(f"{item.url}\n{item.description}"),
+                        is_favorite=item.is_favorite, is_unread=not item.is_read, **common)
+    if item_type == "task":
+        return Document(title=clean_text(item.title, 2000), body=clean_text(item.description),
+                        status=item.status, **common)
+    if item_type == "note":
+        return Document(title=clean_text(item.title, 2000), body=clean_text(item.content),
+                        is_pinned=item.is_pinned, **common)
+    if item_type == "file":
+        if body is None:
+            body = clean_text(file_text(item, store))
+        return Document(title=clean_text(item.name, 2000),
+                        body=clean_text(item.description) + FILE_TEXT_SEPARATOR + body, **common)
+    raise ValueError(f"not an indexed type: {item_type!r}")
+
+
+# ------------------------------------------------------------------------------ index writes
+
+_DOC_COLUMNS = ("user_id", "item_type", "item_id", "title", "is_favorite", "is_unread",
+                "is_pinned", "status", "created_at", "updated_at", "deleted")
+
+
+def _tag_names(item_type: str, item_id: int) -> list[str]:
+    cursor = database.execute_sql(
+        "SELECT t.name FROM item_tag it JOIN tag t ON t.id = it.tag_id "
+        f"WHERE it.item_type = {database.param} AND it.item_id = {database.param} "
+        "ORDER BY t.name_key", (item_type, item_id))
+    return [row[0] for row in cursor.fetchall()]
+
+
+def _stored_body(item_type: str, item_id: int) -> str | None:
+    """A document's indexed body, or None if it is not indexed."""
+    if is_postgres():
+        row = database.execute_sql(
+            "SELECT body FROM search_document WHERE item_type = %s AND item_id = %s",
+            (item_type, item_id)).fetchone()
+    else:
+        row = database.execute_sql(
+            "SELECT f.body FROM search_document d JOIN search_fts f ON f.rowid = d.id "
+            "WHERE d.item_type = ? AND d.item_id = ?", (item_type, item_id)).fetchone()
+    return None if row is None else row[0]
+
+
+def _pg_words(text: str) -> str:
+    """Text as words only, for ``to_tsvector``: PostgreSQL's parser would keep host names,
+    URLs and e-mail addresses whole, where FTS5 (and the query parser) split them."""
+    return " ".join(_TOKEN.findall(unicodedata.normalize("NFC", text)))
+
+
+def write_document(doc: Document) -> None:
+    """Insert or replace one document (call inside the write's transaction)."""
+    values = [getattr(doc, c) for c in _DOC_COLUMNS]
+    if is_postgres():
+        config = PG_CONFIG
+        database.execute_sql(
+            f"INSERT INTO search_document ({', '.join(_DOC_COLUMNS)}, body, tags, tsv) "
+            f"VALUES ({', '.join(['%s'] * len(_DOC_COLUMNS))}, %s, %s, "
+            f"setweight(to_tsvector('{config}', %s), 'A') || "
+            f"setweight(to_tsvector('{config}', %s), 'A') || "
+            f"setweight(to_tsvector('{config}', %s), 'B')) "
+            "ON CONFLICT (item_type, item_id) DO UPDATE SET "
+            + ", ".join(f"{c} = EXCLUDED.{c}" for c in (*_DOC_COLUMNS, "body", "tags", "tsv")),
+            (*values, doc.body, doc.tags, _pg_words(doc.title), _pg_words(doc.tags),
+             _pg_words(doc.body)))
+        return
+    # SELECT, then INSERT or UPDATE: an upsert with RETURNING costs several times more here.
+    row = database.execute_sql("SELECT id FROM search_document WHERE item_type = ? "
+                               "AND item_id = ?", (doc.item_type, doc.item_id)).fetchone()
+    if row is None:
+        doc_id = database.execute_sql(
+            f"INSERT INTO search_document ({', '.join(_DOC_COLUMNS)}) "
+            f"VALUES ({', '.join(['?'] * len(_DOC_COLUMNS))})", values).lastrowid
+    else:
+        doc_id = row[0]
+        database.execute_sql(
+            f"UPDATE search_document SET {', '.join(f'{c} = ?' for c in _DOC_COLUMNS)} "
+            "WHERE id = ?", (*values, doc_id))
+        database.execute_sql("DELETE FROM search_fts WHERE rowid = ?", (doc_id,))
+    database.execute_sql("INSERT INTO search_fts (rowid, title, body, tags) VALUES (?, ?, ?, ?)",
+                         (doc_id, doc.title, doc.body, doc.tags))
+
+
+def index_item(item_type: str, item: Any, *, store=None) -> None:
+    """(Re)index an item from its current row (a file's text is read once, then kept)."""
+    body = None
+    if item_type == "file":
+        stored = _stored_body(item_type, item.id)
+        if stored is not None and FILE_TEXT_SEPARATOR in stored:
+            body = stored.split(FILE_TEXT_SEPARATOR, 1)[1]
+    write_document(document_for(item_type, item, _tag_names(item_type, item.id), body=body,
+                                store=store))
+
+
+def mark_deleted(item_type: str, item: Any) -> None:
+    """Flag an item's document as in the trash (its text stays, for a restore)."""
+    database.execute_sql(
+        f"UPDATE search_document SET deleted = {database.param}, updated_at = {database.param} "
+        f"WHERE item_type = {database.param} AND item_id = {database.param}",
+        (True, item.updated_at, item_type, item.id))
+
+
+def remove_item(item_type: str, item_id: int) -> None:
+    """Drop an item's document from the index."""
+    if not is_postgres():
+        database.execute_sql(
+            "DELETE FROM search_fts WHERE rowid IN (SELECT id FROM search_document "
+            "WHERE item_type = ? AND item_id = ?)", (item_type, item_id))
+    database.execute_sql(
+        f"DELETE FROM search_document WHERE item_type = {database.param} "
+        f"AND item_id = {database.param}", (item_type, item_id))
+
+
+def on_item_change(op: str, item_type: str, item: Any, user_id: int) -> None:
+    """The items' change hook: keep the index in step (inside the write's transaction) and
+    invalidate the user's cached answers once it commits."""
+    if item_type in INDEXED_TYPES:
+        if op in ("create", "update", "restore"):
+            index_item(item_type, item)
+        elif op == "delete":
+            mark_deleted(item_type, item)
+        elif op == "purge":
+            remove_item(item_type, item.id)
+    invalidate_after_commit(user_id)
+
+
+items.change_hooks.append(on_item_change)
+
+_MODELS: dict[str, type[peewee.Model]] = {"bookmark": Bookmark, "task": Task, "note": Note,
+                                          "file": File}
+
+
+def rebuild_index(*, store=None, batch: int = 1000,
+                  progress: Callable[[int], None] | None = None) -> int:
+    """Rebuild the whole index from the item tables (trashed items included, flagged);
+    returns how many documents it holds. Runs in one transaction."""
+    store = store or _file_store
+    done = 0
+    with database.atomic():
+        if not is_postgres():
+            database.execute_sql("DELETE FROM search_fts")
+        database.execute_sql("DELETE FROM search_document")
+        for item_type, model in _MODELS.items():
+            last = 0
+            while True:
+                rows = list(model.select().where(model.id > last).order_by(model.id)
+                            .limit(batch))
+                if not rows:
+                    break
+                tags = _tags_by_item(item_type, [r.id for r in rows])
+                for row in rows:
+                    write_document(document_for(item_type, row, tags.get(row.id, []),
+                                                store=store))
+                done += len(rows)
+                last = rows[-1].id
+                if progress is not None:
+                    progress(done)
+    users = [row[0] for row in database.execute_sql(
+        "SELECT DISTINCT user_id FROM search_document").fetchall()]
+    for user_id in users:
+        invalidate_after_commit(user_id)
+    log.info("rebuilt the search index: %d document(s)", done)
+    return done
+
+
+def _tags_by_item(item_type: str, ids: list[int]) -> dict[int, list[str]]:
+    found: dict[int, list[str]] = {}
+    if not ids:
+        return found
+    marks = ", ".join([database.param] * len(ids))
+    cursor = database.execute_sql(
+        "SELECT it.item_id, t.name FROM item_tag it JOIN tag t ON t.id = it.tag_id "
+        f"WHERE it.item_type = {database.param} AND it.item_id IN ({marks}) "
+        "ORDER BY t.name_key", (item_type, *ids))
+    for item_id, name in cursor.fetchall():
+        found.setdefault(item_id, []).append(name)
+    return found
+
+
+def ensure_index(*, store=None) -> int:
+    """Build the index if it is empty while items exist (a database upgraded from before
+    search); returns how many documents were indexed (0 when nothing was to do)."""
+    if SearchDocument.select().exists():
+        return 0
+    if not any(model.select().exists() for model in _MODELS.values()):
+        return 0
+    log.info("building the search index for the existing items (once)")
+    return rebuild_index(store=store)
+
+
+# ----------------------------------------------------------------------------- invalidation
+
+_invalidators: list[Callable[[int], None]] = []
+_pending = threading.local()
+
+
+def add_invalidator(callback: Callable[[int], None]) -> None:
+    """Call ``callback(user_id)`` after each committed write to a user's items (an
+    application bumps the user's search generation in its cache)."""
+    _invalidators.append(callback)
+
+
+def remove_invalidator(callback: Callable[[int], None]) -> None:
+    """Stop calling a callback given to :func:`add_invalidator`."""
+    if callback in _invalidators:
+        _invalidators.remove(callback)
+
+
+def _invalidate(users: Iterable[int]) -> None:
+    for user_id in sorted(set(users)):
+        for callback in list(_invalidators):
+            try:
+                callback(user_id)
+            except Exception:  # the write is committed: never fail it afterwards
+                log.exception("could not invalidate the cached searches of user %s", user_id)
+
+
+def invalidate_after_commit(user_id: int) -> None:
+    """Invalidate the user's cached searches once the current transaction commits (at once
+    outside a transaction); several writes in one transaction invalidate once."""
+    if not _invalidators:
+        return
+    db = database.obj
+    if db is None or db.transaction_depth() == 0:
+        _invalidate([user_id])
+        return
+    top = db.top_transaction()
+    state = getattr(_pending, "state", None)
+    if state is None or state[0] is not top:
+        users: set[int] = set()
+        state = (top, users)
+        _pending.state = state
+
+        def flush(state=state):
+            if getattr(_pending, "state", None) is state:
+                _pending.state = None
+            _invalidate(state[1])
+
+        try:
+            db.after_commit(flush)
+        except ValueError:  # manual commit mode: no commit callbacks
+            _pending.state = None
+            _invalidate([user_id])
+            return
+    state[1].add(user_id)
+
+
+def generation_namespace(user_id: int) -> str:
+    """The cache namespace whose generation invalidates a user's cached searches."""
+    return f"search:{user_id}"
+
+
+# ---------------------------------------------------------------------------------- queries
+
+
+@dataclasses.dataclass
+class _Filters:
+    sql: list[str]
+    params: list
+
+
+def _filters(user_id: int, query: ParsedQuery, *, with_types: bool = True) -> _Filters:
+    p = database.param
+    sql = [f"d.user_id = {p}", f"d.deleted = {p}"]
+    params: list = [user_id, False]
+    if with_types and query.types:
+        sql.append(f"d.item_type IN ({', '.join([p] * len(query.types))})")
+        params += query.types
+    if with_types and query.not_types:
+        sql.append(f"d.item_type NOT IN ({', '.join([p] * len(query.not_types))})")
+        params += query.not_types
+    for flag, value in query.flags:
+        sql.append(f"d.is_{flag} = {p}")
+        params.append(value)
+    if query.statuses:
+        sql.append(f"d.status IN ({', '.join([p] * len(query.statuses))})")
+        params += query.statuses
+    if query.not_statuses:
+        sql.append(f"(d.status IS NULL OR d.status NOT IN "
+                   f"({', '.join([p] * len(query.not_statuses))}))")
+        params += query.not_statuses
+    if query.after is not None:
+        sql.append(f"d.created_at >= {p}")
+        params.append(query.after)
+    if query.before is not None:
+        sql.append(f"d.created_at < {p}")
+        params.append(query.before)
+    tagged = ("EXISTS (SELECT 1 FROM item_tag it JOIN tag t ON t.id = it.tag_id "
+              f"WHERE t.user_id = {p} AND t.name_key = {p} AND it.item_type = d.item_type "
+              "AND it.item_id = d.item_id)")
+    for key in query.tags:
+        sql.append(tagged)
+        params += [user_id, key]
+    for key in query.not_tags:
+        sql.append("NOT " + tagged)
+        params += [user_id, key]
+    return _Filters(sql, params)
+
+
+@dataclasses.dataclass
+class _Candidates:
+    rows: list[tuple[int, str, float]]  # (document id, type, score: higher is better)
+    approximate: bool = False
+    reason: str | None = None
+
+
+def _sqlite_candidates(match: str, filters: _Filters, cap: int,
+                       budget: float) -> _Candidates:
+    """The matches passing the filters with their bm25 scores, newest rowids first, at most
+    ``cap`` of them; past the time budget, those found so far."""
+    weights = ", ".join(str(w) for w in BM25_WEIGHTS)
+    sql = (f"SELECT search_fts.rowid, d.item_type, bm25(search_fts, {weights}) "
+           "FROM search_fts JOIN search_document d ON d.id = search_fts.rowid "
+           f"WHERE search_fts MATCH ? AND {' AND '.join(filters.sql)} "
+           "ORDER BY search_fts.rowid DESC")
+    conn = database.connection()
+    deadline = time.perf_counter() + budget
+    expired = False
+
+    def check_budget() -> int:
+        nonlocal expired
+        expired = time.perf_counter() > deadline
+        return 1 if expired else 0
+
+    rows: list[tuple[int, str, float]] = []
+    conn.set_progress_handler(check_budget, PROGRESS_STEPS)
+    try:
+        cursor = conn.execute(sql, [match, *filters.params])
+        while len(rows) <= cap:
+            chunk = cursor.fetchmany(512)
+            if not chunk:
+                break
+            rows.extend((r[0], r[1], -r[2]) for r in chunk)
+        cursor.close()
+    except sqlite3.OperationalError:
+        if not expired:
+            raise
+    finally:
+        conn.set_progress_handler(None, 0)
+    if expired:
+        return _Candidates(rows[:cap], True, f"the search stopped after {budget:g} s and "
+                           f"ranked the {min(len(rows), cap)} most recent matches it found")
+    if len(rows) > cap:
+        return _Candidates(rows[:cap], True, f"more than {cap} items match; only the "
+                           f"{cap} most recent were ranked")
+    return _Candidates(rows)
+
+
+def _pg_candidates(tsquery: tuple[str, list], filters: _Filters, cap: int) -> _Candidates:
+    expression, params = tsquery
+    sql = ("SELECT d.id, d.item_type, ts_rank('{0.1, 0.2, 0.4, 1.0}', d.tsv, q.q) "
+           f"FROM search_document d, (SELECT {expression} AS q) q "
+           f"WHERE d.tsv @@ q.q AND {' AND '.join(filters.sql)} "
+           "ORDER BY d.id DESC LIMIT %s")
+    rows = database.execute_sql(sql, [*params, *filters.params, cap + 1]).fetchall()
+    rows = [(r[0], r[1], float(r[2])) for r in rows]
+    if len(rows) > cap:
+        return _Candidates(rows[:cap], True, f"more than {cap} items match; only the "
+                           f"{cap} most recent were ranked")
+    return _Candidates(rows)
+
+
+def _exclusion(filters: _Filters, exclude: str | tuple[str, list] | None) -> tuple[str, list]:
+    """The WHERE clause of a filter-only query, with the terms to exclude."""
+    sql, params = list(filters.sql), list(filters.params)
+    if isinstance(exclude, str):
+        sql.append("d.id NOT IN (SELECT rowid FROM search_fts WHERE search_fts MATCH ?)")
+        params.append(exclude)
+    elif exclude is not None:
+        sql.append(f"NOT d.tsv @@ {exclude[0]}")
+        params += exclude[1]
+    return " AND ".join(sql), params
+
+
+def _recent_page(filters: _Filters, exclude, limit: int,
+                 offset: int) -> list[tuple[int, str, float]]:
+    """Filter-only queries: a page of the newest matching documents (score 0)."""
+    where, params = _exclusion(filters, exclude)
+    rows = database.execute_sql(
+        f"SELECT d.id, d.item_type FROM search_document d WHERE {where} "
+        f"ORDER BY d.updated_at DESC, d.id DESC LIMIT {database.param} OFFSET {database.param}",
+        [*params, limit, offset]).fetchall()
+    return [(r[0], r[1], 0.0) for r in rows]
+
+
+def _recent_counts(filters: _Filters, exclude) -> Counter:
+    """Filter-only queries: how many documents match, per type."""
+    where, params = _exclusion(filters, exclude)
+    return Counter({row[0]: row[1] for row in database.execute_sql(
+        f"SELECT d.item_type, COUNT(*) FROM search_document d WHERE {where} "
+        "GROUP BY d.item_type", params).fetchall()})
+
+
+def _mark(text: str | None) -> str:
+    """Escape text for HTML, turning the highlight markers into ``<mark>`` elements."""
+    text = " ".join((text or "").split())
+    return html.escape(text).replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>")
+
+
+def _plain(text: str | None, length: int = 200) -> str:
+    text = " ".join((text or "").split())
+    return html.escape(text[:length] + ("…" if len(text) > length else ""))
+
+
+def _details(ids: list[int], match: str | tuple[str, list] | None) -> dict[int, dict]:
+    """Title (highlighted), snippet, type and times of the page's documents. ``match`` is the
+    engine's query (for its snippets), or None (no words: the start of the text)."""
+    if not ids:
+        return {}
+    p = database.param
+    marks = ", ".join([p] * len(ids))
+    if is_postgres():
+        if match is None:
+            sql = ("SELECT d.id, d.item_type, d.item_id, d.title, left(d.body, 400), NULL, "
+                   f"d.created_at, d.updated_at FROM search_document d WHERE d.id IN ({marks})")
+            params: list = list(ids)
+        else:
+            options = (f"StartSel={_OPEN}, StopSel={_CLOSE}, MaxWords=30, MinWords=12, "
+                       "MaxFragments=1, FragmentDelimiter=\" … \"")
+            sql = ("SELECT d.id, d.item_type, d.item_id, d.title, "
+                   f"ts_headline('{PG_CONFIG}', left(d.body, 100000), q.q, %s), "
+                   f"ts_headline('{PG_CONFIG}', d.title, q.q, %s), "
+                   "d.created_at, d.updated_at "
+                   f"FROM search_document d, (SELECT {match[0]} AS q) q "
+                   f"WHERE d.id IN ({marks})")
+            params = [options, f"StartSel={_OPEN}, StopSel={_CLOSE}, HighlightAll=true",
+                      *match[1], *ids]
+        rows = database.execute_sql(sql, params).fetchall()
+    elif match is None:
+        rows = database.execute_sql(
+            "SELECT d.id, d.item_type, d.item_id, d.title, substr(f.body, 1, 400), NULL, "
+            "d.created_at, d.updated_at FROM search_document d "
+            f"JOIN search_fts f ON f.rowid = d.id WHERE d.id IN ({marks})", ids).fetchall()
+    else:
+        rows = database.execute_sql(
+            "SELECT d.id, d.item_type, d.item_id, d.title, "
+            f"snippet(search_fts, 1, ?, ?, '…', {SNIPPET_TOKENS}), "
+            "highlight(search_fts, 0, ?, ?), d.created_at, d.updated_at "
+            "FROM search_fts JOIN search_document d ON d.id = search_fts.rowid "
+            f"WHERE search_fts MATCH ? AND search_fts.rowid IN ({marks})",
+            [_OPEN, _CLOSE, _OPEN, _CLOSE, match, *ids]).fetchall()
+    out = {}
+    for doc_id, item_type, item_id, title, body, title_marked, created, updated in rows:
+        snippet = _mark(body) if match is not None else _plain(body)
+        if match is not None and _OPEN not in (body or ""):
+            snippet = _plain(body)
+        out[doc_id] = {
+            "type": item_type, "id": item_id, "title": title,
+            "title_html": _mark(title_marked) if title_marked else html.escape(title),
+            "snippet": snippet, "created_at": iso_time(created), "updated_at": iso_time(updated),
+        }
+    return out
+
+
+def _decorate(user_id: int, results: list[dict]) -> None:
+    """Add each result's tags (and, for bookmarks, the URL) and a link to show it."""
+    by_type: dict[str, list[int]] = {}
+    for r in results:
+        by_type.setdefault(r["type"], []).append(r["id"])
+    tags: dict[tuple[str, int], list[dict]] = {}
+    p = database.param
+    for item_type, ids in by_type.items():
+        cursor = database.execute_sql(
+            "SELECT it.item_id, t.id, t.name, t.color FROM item_tag it "
+            f"JOIN tag t ON t.id = it.tag_id WHERE t.user_id = {p} AND it.item_type = {p} "
+            f"AND it.item_id IN ({', '.join([p] * len(ids))}) ORDER BY t.name_key",
+            (user_id, item_type, *ids))
+        for item_id, tag_id, name, color in cursor.fetchall():
+            tags.setdefault((item_type, item_id), []).append(
+                {"id": tag_id, "name": name, "color": color})
+    urls = {}
+    if by_type.get("bookmark"):
+        ids = by_type["bookmark"]
+        urls = dict(database.execute_sql(
+            f"SELECT id, url FROM bookmark WHERE id IN ({', '.join([p] * len(ids))})",
+            ids).fetchall())
+    for r in results:
+        r["tags"] = tags.get((r["type"], r["id"]), [])
+        if r["type"] == "bookmark":
+            r["url"] = urls.get(r["id"], "")
+            r["link"] = r["url"]
+        else:
+            r["link"] = f"/{r['type']}s#{r['type']}-{r['id']}"
+
+
+def search(user_id: int, query: ParsedQuery | str, *, types: Iterable[str] = (),
+           limit: int = DEFAULT_LIMIT, offset: int = 0, rank_cap: int = RANK_CAP,
+           time_budget: float = TIME_BUDGET) -> dict:
+    """Search the user's live items (not the trash).
+
+    ``types`` (from a parameter) narrows the query's own ``type:`` filters. Answers
+    ``{query, results, total, facets, limit, offset, approximate, reason, took_ms}``:
+    ``results`` ranked best first, each ``{type, id, title, title_html, snippet, score,
+    tags, created_at, updated_at, link[, url]}`` with ``title_html`` and ``snippet`` as safe
+    HTML whose matches are in ``<mark>``; ``facets`` counts matches per type (whatever the
+    type filters); ``total`` counts matches of the selected types. Queries without words
+    list the newest matches first (score 0)."""
+    started = time.perf_counter()
+    if isinstance(query, str):
+        query = parse_query(query)
+    limit, offset = check_paging(limit, offset)
+    wanted = set(query.types or INDEXED_TYPES) - set(query.not_types)
+    if types:
+        wanted &= set(types)
+    answer: dict[str, Any] = {"query": query.canonical(), "results": [], "total": 0,
+                              "facets": {t: 0 for t in INDEXED_TYPES}, "limit": limit,
+                              "offset": offset, "approximate": False, "reason": None}
+    if query.is_empty:
+        answer["took_ms"] = _ms(started)
+        return answer
+    filters = _filters(user_id, query, with_types=False)
+    pg = is_postgres()
+    positive, negative = query.positive, query.negative
+    match: str | tuple[str, list] | None = None
+    try:
+        with database.atomic():
+            if pg:
+                database.execute_sql(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
+            if positive:
+                match = pg_tsquery(query.terms) if pg else fts_match(query.terms)
+                candidates = (_pg_candidates(match, filters, rank_cap) if pg else
+                              _sqlite_candidates(match, filters, rank_cap, time_budget))
+                facets = Counter(row[1] for row in candidates.rows)
+                ranked = sorted((r for r in candidates.rows if r[1] in wanted),
+                                key=lambda r: (-r[2], -r[0]))
+                total = len(ranked)
+                page = ranked[offset:offset + limit]
+                answer.update(approximate=candidates.approximate, reason=candidates.reason)
+            else:
+                exclude = None
+                if negative:
+                    exclude = pg_tsquery(negative) if pg else fts_match(negative)
+                type_filter = _filters(user_id, ParsedQuery(types=tuple(
+                    t for t in INDEXED_TYPES if t in wanted)))
+                scoped = _Filters(filters.sql + type_filter.sql[2:],
+                                  filters.params + type_filter.params[2:])
+                page = _recent_page(scoped, exclude, limit, offset) if wanted else []
+                facets = _recent_counts(filters, exclude)
+                total = sum(n for t, n in facets.items() if t in wanted)
+            details = _details([r[0] for r in page], match)
+    except peewee.OperationalError as exc:
+        if pg and "statement timeout" in str(exc):
+            raise SearchTimeout("The search took too long; add words to narrow it.") from exc
+        raise
+    results = []
+    for doc_id, _, score in page:
+        if doc_id in details:
+            results.append({**details[doc_id], "score": round(score, 6)})
+    _decorate(user_id, results)
+    answer.update(results=results, total=total,
+                  facets={t: facets.get(t, 0) for t in INDEXED_TYPES})
+    answer["took_ms"] = _ms(started)
+    return answer
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
+
+
+def check_paging(limit: Any, offset: Any) -> tuple[int, int]:
+    """``limit`` 1-:data:`MAX_LIMIT` and ``offset`` ≥ 0 as integers, else
+    :class:`InvalidInput`."""
+    out = []
+    for name, value, low, high in (("limit", limit, 1, MAX_LIMIT), ("offset", offset, 0, None)):
+        if isinstance(value, bool):
+            raise InvalidInput(f"{name} must be a whole number.", name)
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise InvalidInput(f"{name} must be a whole number.", name) from None
+        if isinstance(value, float) and not value.is_integer():
+            raise InvalidInput(f"{name} must be a whole number.", name)
+        if number < low or (high is not None and number > high):
+            raise InvalidInput(f"{name} must be from {low}"
+                               + (f" to {high}." if high is not None else " up."), name)
+        out.append(number)
+    return out[0], out[1]
+
+
+# ------------------------------------------------------------------------------------ cache
+
+
+def cache_key(cache, user_id: int, query: ParsedQuery, types: Iterable[str], limit: int,
+              offset: int) -> str:
+    """``search:{user_id}:{generation}:{hash}``: the key of one answer in the cache."""
+    generation = cache.generation(generation_namespace(user_id))
+    digest = short_hash(json.dumps([query.canonical(), sorted(types), limit, offset]), 16)
+    return f"search:{user_id}:{generation}:{digest}"
+
+
+def cached_search(cache, user_id: int, text: Any, *, types: Iterable[str] = (),
+                  limit: int = DEFAULT_LIMIT, offset: int = 0, ttl: float = CACHE_TTL,
+                  **options) -> tuple[dict, bool]:
+    """:func:`search` through the cache capability; returns ``(answer, hit)``. ``text`` is
+    a query string or a :class:`ParsedQuery`.
+
+    The generation is read before the search runs, so an answer stored under it is never
+    older than the last invalidation it was read after."""
+    query = text if isinstance(text, ParsedQuery) else parse_query(text)
+    types = tuple(types)
+    limit, offset = check_paging(limit, offset)
+    key = cache_key(cache, user_id, query, types, limit, offset)
+    answer = cache.get(key)
+    if answer is not None:
+        return answer, True
+    answer = search(user_id, query, types=types, limit=limit, offset=offset, **options)
+    cache.set(key, answer, ttl)
+    return answer, False
+
+
+# --------------------------------------------------------------------------- saved searches
+
+
+def _saved_name(value: Any) -> str:
+    if not isinstance(value, str) or not " ".join(value.split()):
+        raise InvalidInput("Give the saved search a name.", "name")
+    name = " ".join(value.split())
+    if len(name) > SAVED_NAME_MAX:
+        raise InvalidInput(f"A name may have at most {SAVED_NAME_MAX} characters.", "name")
+    return name
+
+
+def _saved_query(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput("Enter the query to save.", "query")
+    try:
+        parsed = parse_query(value)
+    except QuerySyntaxError as exc:
+        raise InvalidInput(exc.message, "query") from None
+    if parsed.is_empty:
+        raise InvalidInput("The query has nothing to search for.", "query")
+    return value.strip()
+
+
+def list_saved_searches(user_id: int) -> list[SavedSearch]:
+    """The user's saved searches by name."""
+    return list(SavedSearch.select().where(SavedSearch.user == user_id)
+                .order_by(SavedSearch.name_key, SavedSearch.id))
+
+
+def get_saved_search(user_id: int, saved_id: Any) -> SavedSearch:
+    """The user's saved search, else :class:`NotFound`."""
+    if isinstance(saved_id, bool) or not isinstance(saved_id, int):
+        raise NotFound("saved search not found")
+    saved = SavedSearch.get_or_none((SavedSearch.id == saved_id) & (SavedSearch.user == user_id))
+    if saved is None:
+        raise NotFound("saved search not found")
+    return saved
+
+
+def create_saved_search(user_id: int, data: Mapping[str, Any], *, now: float) -> SavedSearch:
+    """Save ``{name, query}``; the query must parse; names are unique per user (any case)."""
+    if not isinstance(data, Mapping):
+        raise InvalidInput("The request body must be a JSON object.")
+    name, query = _saved_name(data.get("name")), _saved_query(data.get("query"))
+    try:
+        with database.atomic():
+            return SavedSearch.create(user=user_id, name=name, name_key=name.casefold(),
+                                      query=query, created_at=now, updated_at=now)
+    except peewee.IntegrityError:
+        raise Conflict("You already have a saved search with this name.", "name") from None
+
+
+def update_saved_search(user_id: int, saved_id: int, data: Mapping[str, Any], *,
+                        now: float) -> SavedSearch:
+    """Rename a saved search and/or change its query (``{name?, query?}``)."""
+    if not isinstance(data, Mapping):
+        raise InvalidInput("The request body must be a JSON object.")
+    saved = get_saved_search(user_id, saved_id)
+    if "name" in data:
+        saved.name = _saved_name(data["name"])
+        saved.name_key = saved.name.casefold()
+    if "query" in data:
+        saved.query = _saved_query(data["query"])
+    saved.updated_at = now
+    try:
+        with database.atomic():
+            saved.save()
+    except peewee.IntegrityError:
+        raise Conflict("You already have a saved search with this name.", "name") from None
+    return saved
+
+
+def delete_saved_search(user_id: int, saved_id: int) -> None:
+    """Delete a saved search."""
+    get_saved_search(user_id, saved_id).delete_instance()
+
+
+def saved_search_to_json(saved: SavedSearch) -> dict:
+    """A saved search as the API shows it."""
+    return {"id": saved.id, "name": saved.name, "query": saved.query,
+            "created_at": iso_time(saved.created_at), "updated_at": iso_time(saved.updated_at)}
