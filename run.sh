@@ -8,7 +8,7 @@ source scripts/common.sh
 extras="server,redis,postgres"
 if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
   extras="$extras,desktop"
-  apt_install libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libegl1 libgl1 libxkbcommon-x11-0
+  apt_install "${QT_RUNTIME_PACKAGES[@]}"
 fi
 ensure_venv "$extras"
 exec .venv/bin/trackeep "$@"

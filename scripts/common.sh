@@ -1,6 +1,15 @@
 # Shared by run.sh and test.sh: make .venv and install the project into it.
 # Usage: source scripts/common.sh; ensure_venv EXTRAS
 
+# Debian libraries that Qt WebEngine (the desktop window on Linux) loads at run time; most
+# come with a desktop, a server or container may lack them (libxcb-cursor0 above all).
+QT_RUNTIME_PACKAGES=(
+  libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0
+  libxcb-shape0 libxcb-randr0 libxcb-xkb1 libxkbcommon-x11-0 libegl1 libgl1 libgbm1
+  libnss3 libxkbfile1 libxcomposite1 libxdamage1 libxrandr2 libxtst6 libasound2
+  libfontconfig1 libdbus-1-3
+)
+
 apt_install() {
   # Install Debian packages when missing, as root or through sudo; otherwise say what is missing.
   local missing=()

@@ -27,16 +27,52 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+class _RequestCounter:
+    """How many requests are in progress; a context manager around each one."""
+
+    def __init__(self):
+        self._idle = threading.Condition()
+        self.count = 0
+
+    def __enter__(self):
+        with self._idle:
+            self.count += 1
+
+    def __exit__(self, *exc_info):
+        with self._idle:
+            self.count -= 1
+            if self.count == 0:
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no request is in progress; False if some still are after ``timeout``."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self.count == 0, timeout)
+
+
 class ThreadedServer:
-    """Werkzeug's threaded WSGI server, owned by us so it can be shut down cleanly."""
+    """Werkzeug's threaded WSGI server, owned by us so it can be shut down cleanly.
+
+    It counts the plain HTTP requests in progress (not WebSockets, which last as long as
+    their client), so :meth:`stop` can let an upload or a save finish before the database
+    is closed.
+    """
 
     def __init__(self, app: Flask, host: str, port: int):
         from werkzeug.serving import WSGIRequestHandler, make_server
+
+        in_flight = self._in_flight = _RequestCounter()
 
         class NoDelayHandler(WSGIRequestHandler):
             def setup(self):
                 super().setup()
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+            def run_wsgi(self):
+                if self.headers.get("Upgrade", "").lower() == "websocket":
+                    return super().run_wsgi()
+                with in_flight:
+                    return super().run_wsgi()
 
             def log_request(self, code="-", size="-"):
                 pass  # requests are counted in /metrics; access logs are a proxy's job
@@ -45,18 +81,31 @@ class ThreadedServer:
         self._server.daemon_threads = True
         self.host = host
         self.port = self._server.server_port
+        self.drain_timeout = 10.0
 
     def serve_forever(self) -> None:
+        """Serve until :meth:`stop`; return once the requests in progress are done."""
         self._server.serve_forever(poll_interval=0.2)
+        self._drain()
 
     def start_background(self) -> threading.Thread:
         thread = threading.Thread(target=self.serve_forever, name="trackeep-http", daemon=True)
         thread.start()
         return thread
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop accepting, then give requests in progress ``timeout`` seconds to finish.
+
+        Call it from another thread than :meth:`serve_forever`'s, which it waits for.
+        """
+        self.drain_timeout = timeout
         self._server.shutdown()
         self._server.server_close()
+        self._drain()
+
+    def _drain(self) -> None:
+        if not self._in_flight.wait_idle(self.drain_timeout):
+            log.warning("stopped with %d request(s) still running", self._in_flight.count)
 
     def stop_on_signals(self, *signums: int) -> None:
         """Stop (from another thread, as shutdown() waits for serve_forever) on a signal."""
