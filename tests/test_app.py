@@ -198,3 +198,16 @@ def test_cli_reports_configuration_errors_without_a_traceback(tmp_path):
                        tmp_path=tmp_path)
     assert result.returncode == 2
     assert "configuration error" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_request_bodies_are_bounded_outside_upload_views(client):
+    body = b"x" * (17 * 1024 * 1024)
+    response = client.post("/api/v1/auth/login", data=body,
+                           headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert response.get_json() == {"error": "request body too large"}
+
+
+def test_anonymous_form_post_without_csrf_cookie_is_refused_before_parsing(client):
+    response = client.post("/login", data={"login": "x", "password": "y"})
+    assert response.status_code == 403

@@ -3,6 +3,7 @@ brute-force limits (per client, per account, across instances, behind proxies)."
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 
@@ -135,13 +136,112 @@ def _api_key_id(actions, token):
     return actions.create_key(token, ["read"])[1]["id"]
 
 
-#: Every kind of object a user owns: how to make one, and the requests that reach it. Grow
-#: this table with every new resource (``{id}`` is the object's id).
+def _created(path, body):
+    """A maker for RESOURCES: POST ``body`` to ``path`` as the user, return the new id."""
+
+    def create(actions, token):
+        response = actions.api("POST", path, token, json=body)
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()["id"]
+
+    return create
+
+
+def _trashed_bookmark(actions, token):
+    bookmark_id = _created("/bookmarks", {"url": "http://127.0.0.1:9/in-the-trash"})(
+        actions, token)
+    assert actions.api("DELETE", f"/bookmarks/{bookmark_id}", token).status_code == 200
+    return bookmark_id
+
+
+def _readable(path):
+    """A check for RESOURCES: the owner still gets 200 from ``path`` (``{id}`` filled)."""
+    return lambda actions, token, object_id: actions.api(
+        "GET", path.format(id=object_id), token).status_code == 200
+
+
+def _in_trash(actions, token, object_id):
+    return any(e["id"] == object_id for e in actions.api("GET", "/trash", token).get_json())
+
+
+def _uploaded_file(actions, token):
+    response = actions.client.post("/api/v1/files/upload", headers=bearer(token),
+                                   data={"file": (io.BytesIO(b"ann's file"), "ann.txt")},
+                                   content_type="multipart/form-data")
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["id"]
+
+
+def _trashed_file(actions, token):
+    file_id = _uploaded_file(actions, token)
+    assert actions.api("DELETE", f"/files/{file_id}", token).status_code == 200
+    return file_id
+
+
+def _file_share(actions, token):
+    """A share link, as ``<file id>/shares/<share id>`` (its path under /files/)."""
+    file_id = _uploaded_file(actions, token)
+    response = actions.api("POST", f"/files/{file_id}/shares", token, json={})
+    assert response.status_code == 201, response.get_json()
+    return f"{file_id}/shares/{response.get_json()['id']}"
+
+
+def _share_active(actions, token, object_id):
+    file_id, _, share_id = object_id.split("/")
+    shares = actions.api("GET", f"/files/{file_id}/shares", token).get_json()["shares"]
+    return [(s["id"], s["state"]) for s in shares] == [(int(share_id), "active")]
+
+
+def _item_requests(collection, *extra):
+    path = f"/api/v1/{collection}/{{id}}"
+    return [("GET", path), ("PATCH", path), ("PUT", path), ("DELETE", path), *extra]
+
+
+#: Every kind of object a user owns: how to make one, the requests that reach it, and
+#: (optionally) how to check it is still there for its owner. Grow this table with every
+#: new resource (``{id}`` is the object's id).
 RESOURCES = {
     "session": (_session_handle, [("DELETE", "/api/v1/sessions/{id}"),
                                   ("POST", "/settings/sessions/{id}/revoke")]),
     "api key": (_api_key_id, [("DELETE", "/api/v1/api-keys/{id}"),
                               ("POST", "/settings/api-keys/{id}/revoke")]),
+    "bookmark": (_created("/bookmarks", {"url": "http://127.0.0.1:9/ann"}),
+                 _item_requests("bookmarks", ("POST", "/api/v1/bookmarks/{id}/fetch-metadata"),
+                                ("POST", "/api/v1/trash/bookmark/{id}/restore"),
+                                ("DELETE", "/api/v1/trash/bookmark/{id}")),
+                 _readable("/bookmarks/{id}")),
+    "task": (_created("/tasks", {"title": "Ann's task"}),
+             _item_requests("tasks", ("POST", "/api/v1/tasks/{id}/complete")),
+             _readable("/tasks/{id}")),
+    "note": (_created("/notes", {"title": "Ann's note", "content": "secret"}),
+             _item_requests("notes"), _readable("/notes/{id}")),
+    "tag": (_created("/tags", {"name": "ann-only"}),
+            _item_requests("tags", ("POST", "/api/v1/tags/{id}/merge")),
+            _readable("/tags/{id}")),
+    "saved search": (_created("/search/saved", {"name": "Ann's", "query": "secret"}),
+                     [("GET", "/api/v1/search/saved/{id}"),
+                      ("PATCH", "/api/v1/search/saved/{id}"),
+                      ("DELETE", "/api/v1/search/saved/{id}"),
+                      ("GET", "/api/v1/search/saved/{id}/run")],
+                     _readable("/search/saved/{id}")),
+    "trashed bookmark": (_trashed_bookmark, [("POST", "/api/v1/trash/bookmark/{id}/restore"),
+                                             ("DELETE", "/api/v1/trash/bookmark/{id}"),
+                                             ("GET", "/api/v1/bookmarks/{id}")],
+                         _in_trash),
+    "file": (_uploaded_file, [("GET", "/api/v1/files/{id}"), ("PATCH", "/api/v1/files/{id}"),
+                              ("DELETE", "/api/v1/files/{id}"),
+                              ("GET", "/api/v1/files/{id}/download"),
+                              ("GET", "/api/v1/files/{id}/preview"),
+                              ("GET", "/api/v1/files/{id}/shares"),
+                              ("POST", "/api/v1/files/{id}/shares"),
+                              ("POST", "/api/v1/trash/file/{id}/restore"),
+                              ("DELETE", "/api/v1/trash/file/{id}")],
+             _readable("/files/{id}/download")),
+    "trashed file": (_trashed_file, [("POST", "/api/v1/trash/file/{id}/restore"),
+                                     ("DELETE", "/api/v1/trash/file/{id}"),
+                                     ("GET", "/api/v1/files/{id}/download")],
+                     _in_trash),
+    "file share": (_file_share, [("DELETE", "/api/v1/files/{id}")], _share_active),
 }
 
 
@@ -151,7 +251,7 @@ def test_users_get_404_for_each_others_objects(any_app, resource):
     owner, _ = actions.register_owner()
     actions.create_user(owner, "ann")
     ann = actions.token("ann")
-    create, requests = RESOURCES[resource]
+    create, requests, *still_there = RESOURCES[resource]
     object_id = create(actions, ann)
     mallory = actions.browser()  # the owner, signed in to the UI
     AuthActions.web_login(mallory, "owner", OWNER["password"])
@@ -164,7 +264,9 @@ def test_users_get_404_for_each_others_objects(any_app, resource):
             response = mallory.open(path, method=method, data={"csrf_token": csrf})
         assert response.status_code == 404, (method, path, response.status_code)
     # ... and the object is still there for its owner.
-    if resource == "session":
+    if still_there:
+        assert still_there[0](actions, ann, object_id)
+    elif resource == "session":
         assert actions.api("GET", "/auth/me", ann).status_code == 200
     else:
         assert ApiKey.get_or_none(ApiKey.id == object_id) is not None
@@ -436,6 +538,22 @@ def test_general_api_limit_with_headers(make_app):
         assert client.get("/static/css/app.css").status_code == 200
     assert 'trackeep_rate_limit_rejections_total{limit="general"} 1.0' in client.get(
         "/metrics").get_data(as_text=True)
+
+
+def test_signed_in_browser_sessions_have_their_own_ui_limit(make_app):
+    """Every desktop window shares 127.0.0.1: a signed-in browser session is limited per
+    session (UI_RATE_LIMIT), not by the address's API_RATE_LIMIT."""
+    app = make_app(API_RATE_LIMIT=2, UI_RATE_LIMIT=4)
+    actions = AuthActions(app)
+    actions.register_owner()
+    browser = actions.browser()
+    AuthActions.web_login(browser, "owner", OWNER["password"])
+    statuses = [browser.get("/api/v1/auth/me").status_code for _ in range(5)]
+    assert statuses == [200, 200, 200, 200, 429]
+    assert browser.get("/api/v1/auth/me").headers["X-RateLimit-Limit"] == "4"
+    other = actions.browser()  # another window: its own session, its own budget
+    AuthActions.web_login(other, "owner", OWNER["password"])
+    assert other.get("/api/v1/auth/me").status_code == 200
 
 
 # ---------------------------------------------------------------------- several instances

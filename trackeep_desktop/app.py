@@ -36,6 +36,8 @@ class TrackeepState:
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
         self._closed = False
+        #: Called first by :meth:`close` (background workers, subscriptions), in order.
+        self.on_close: list = []
 
     def database_health(self) -> dict[str, Any]:
         kind = "postgresql" if is_postgres(self.db) else "sqlite"
@@ -87,6 +89,11 @@ class TrackeepState:
             return
         self._closed = True
         self._stop.set()
+        for callback in self.on_close:
+            try:
+                callback()
+            except Exception:
+                log.exception("a shutdown step failed: %r", callback)
         if self._flusher is not None:
             self._flusher.join(timeout=5)
         try:
@@ -119,6 +126,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, static_folder=str(static_dir()), template_folder=str(templates_dir()))
     app.config.update(settings)
     app.config["SECRET_KEY"] = ensure_secret_key(settings)
+    # Every request body is bounded; upload and import views raise their own limit
+    # (files_api.prepare_upload) before anything reads the body.
+    app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
+    app.config["MAX_FORM_MEMORY_SIZE"] = 1024 * 1024
     app.json.sort_keys = False
 
     db = bind_database(settings["DATABASE_URL"])
@@ -161,16 +172,37 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     init_request_tracking(app, metrics)
     init_error_handlers(app)
 
-    from . import api, auth, auth_api, auth_web, observability, web
+    from . import (
+        api,
+        auth,
+        auth_api,
+        auth_web,
+        files_api,
+        items_api,
+        observability,
+        openapi,
+        search_api,
+        transfer_api,
+        web,
+    )
 
     auth.init_app(app)
     app.register_blueprint(observability.bp)
     app.register_blueprint(auth_api.bp, url_prefix="/api/v1")
+    app.register_blueprint(items_api.bp, url_prefix="/api/v1")
+    app.register_blueprint(files_api.bp, url_prefix="/api/v1")
+    app.register_blueprint(files_api.share_bp)
+    app.register_blueprint(transfer_api.bp, url_prefix="/api/v1")
+    # search_api imports search, whose change hook keeps the index in step with each write
+    app.register_blueprint(search_api.bp, url_prefix="/api/v1")
+    app.register_blueprint(search_api.page_bp)
+    app.register_blueprint(openapi.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     app.register_blueprint(web.bp)
     app.register_blueprint(auth_web.bp)
 
     state.socketio = create_socketio(app, settings)
+    items_api.init_app(app)  # metadata fetcher, trash purge at start-up and hourly
     if settings["COUNTER_FLUSH_INTERVAL"] > 0:
         state.start_counter_flusher(settings["COUNTER_FLUSH_INTERVAL"])
     log.info("Trackeep %s ready: database %s, capabilities on %s", __version__,

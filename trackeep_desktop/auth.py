@@ -30,6 +30,7 @@ from flask import Flask, Response, current_app, g, redirect, request
 
 from . import accounts
 from .capabilities.base import RateLimitResult
+from .capabilities.keys import short_hash
 from .clock import SystemClock
 from .errors import ApiError, error_response
 from .models import ApiKey, User
@@ -41,6 +42,7 @@ ANON_CSRF_COOKIE = "trackeep_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+FORM_MIMETYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 #: A session's "last active" (and its sliding expiry) is renewed at most this often.
 TOUCH_INTERVAL = 60
@@ -185,8 +187,16 @@ def hit_auth_limit(kind: str, user: User | None = None, login: str | None = None
 
 def _general_api_limit() -> None:
     """Every /api/ request counts against its client's general limit (raises on 429)."""
-    if is_api_request():
-        config = current_app.config
+    if not is_api_request():
+        return
+    config = current_app.config
+    credentials = current_credentials()
+    if credentials is not None and credentials.via == "cookie":
+        # The web UI and the desktop window: a limit per browser session (keyed by a hash,
+        # never the session id itself), since every window on a desktop shares one address.
+        key = f"session:{short_hash(credentials.session['id'])}:ui"
+        g.rate_limit = hit_limit("ui", [key], config["UI_RATE_LIMIT"], config["API_RATE_WINDOW"])
+    else:
         g.rate_limit = hit_limit("general", [f"{client_ip()}:general"],
                                  config["API_RATE_LIMIT"], config["API_RATE_WINDOW"])
 
@@ -487,7 +497,6 @@ def _check_csrf() -> Response | None:
         return None  # no view will run: let the 404/405 answer
     if request.headers.get("Authorization"):
         return None  # Bearer requests carry no ambient credentials: no CSRF possible
-    sent = request.headers.get(CSRF_HEADER) or request.form.get(CSRF_FIELD) or ""
     credentials = current_credentials()
     if credentials is not None and credentials.via == "cookie":
         expected = credentials.session["csrf"]
@@ -495,10 +504,20 @@ def _check_csrf() -> Response | None:
         return None  # anonymous API calls have no ambient authority to abuse
     else:
         expected = request.cookies.get(ANON_CSRF_COOKIE, "")
-    if not expected or not hmac.compare_digest(str(sent), expected):
-        return error_response(403, "The form has expired or the CSRF token is missing; "
-                                   "reload the page and try again.")
+    if not expected:  # nothing could match: refuse before parsing any body
+        return _csrf_refused()
+    # The header first; the body is parsed (within MAX_CONTENT_LENGTH) only for a form post.
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and request.mimetype in FORM_MIMETYPES:
+        sent = request.form.get(CSRF_FIELD)
+    if not hmac.compare_digest(str(sent or ""), expected):
+        return _csrf_refused()
     return None
+
+
+def _csrf_refused() -> Response:
+    return error_response(403, "The form has expired or the CSRF token is missing; "
+                               "reload the page and try again.")
 
 
 # ------------------------------------------------------------------------------- app wiring

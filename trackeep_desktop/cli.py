@@ -5,6 +5,8 @@
 ``trackeep db upgrade``      apply pending schema migrations
 ``trackeep db status``       list applied and pending migrations
 ``trackeep settings``        print every setting, its value and where it is documented
+``trackeep import FILE --user NAME``  import a bookmark file or a full export into an account
+``trackeep search reindex``   rebuild the search index from the items (derived state)
 
 Only the standard library is imported before the command is known: ``serve`` must
 monkey-patch with gevent before anything else imports ``socket`` or ``threading`` users.
@@ -51,6 +53,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     settings = commands.add_parser("settings", help="print every setting and its value")
     _common_options(settings)
+
+    imports = commands.add_parser("import", help="import a browser's bookmark file (.html) or "
+                                  "a Trackeep full export (.zip) into an account")
+    _common_options(imports)
+    imports.add_argument("file", help="the bookmark file or export archive")
+    imports.add_argument("--user", required=True, help="the account to import into "
+                         "(username or email)")
+
+    search = commands.add_parser("search", help="the search index")
+    search_commands = search.add_subparsers(dest="search_command", required=True)
+    reindex = search_commands.add_parser("reindex", help="rebuild the search index from the "
+                                         "bookmarks, tasks, notes and files")
+    _common_options(reindex)
     return parser
 
 
@@ -121,6 +136,86 @@ def cmd_settings(args: argparse.Namespace) -> int:
     return 0
 
 
+class _ProgressPrinter:
+    """Prints an import's progress to stderr: each stage at every tenth of the way."""
+
+    def __init__(self):
+        self.shown: dict[str, int] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        step = 10 * done // total if total else 10
+        if self.shown.get(stage, -1) < step:
+            self.shown[stage] = step
+            print(f"  {stage}: {done}/{total}", file=sys.stderr, flush=True)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    from . import accounts, files_api, transfer
+    from .app import create_app
+    from .db import connection
+
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"trackeep: no such file: {path}", file=sys.stderr)
+        return 2
+    app = create_app(_overrides(args))
+    state = app.extensions["trackeep"]
+    try:
+        with app.app_context(), connection(state.db):
+            user = accounts.find_user_by_login(args.user)
+            if user is None:
+                print(f"trackeep: no account {args.user!r}", file=sys.stderr)
+                return 1
+            progress = transfer.pubsub_progress(state.capabilities.pubsub, user.id,
+                                                also=_ProgressPrinter())
+            kind = transfer.detect_format(path)
+            print(f"importing {path.name} into {user.username}'s account ({kind})",
+                  file=sys.stderr)
+            try:
+                if kind == "archive":
+                    report = transfer.import_archive(user.id, path, progress=progress,
+                                                     store=files_api.blob_store(app))
+                else:
+                    with path.open("rb") as fh:
+                        report = transfer.import_bookmarks(user.id, fh, now=time.time(),
+                                                           progress=progress)
+            except transfer.TransferError as exc:
+                print(f"trackeep: {exc.message}", file=sys.stderr)
+                return 1
+            transfer.publish_finished(state.capabilities.pubsub, user.id, kind, report)
+    finally:
+        state.close()
+    print("imported: " + ", ".join(f"{n} {name}" for name, n in report.counts.items()))
+    if report.total:
+        print(f"skipped: {report.duplicates} already saved, {report.invalid} not http(s) "
+              f"links (of {report.total} in the file)")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    import time
+
+    from . import files_api, search
+    from .app import create_app
+    from .db import connection
+
+    app = create_app(_overrides(args))
+    state = app.extensions["trackeep"]
+    started = time.perf_counter()
+    try:
+        with connection(state.db):
+            count = search.rebuild_index(store=files_api.blob_store(app), progress=lambda n: (
+                print(f"  indexed {n}", file=sys.stderr, flush=True) if n % 10_000 == 0
+                else None))
+    finally:
+        state.close()
+    print(f"reindexed {count} item(s) in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.version:
@@ -138,6 +233,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_db(args)
         if args.command == "settings":
             return cmd_settings(args)
+        if args.command == "import":
+            return cmd_import(args)
+        if args.command == "search":
+            return cmd_search(args)
         from .desktop import run_desktop
 
         return run_desktop(_overrides(args))

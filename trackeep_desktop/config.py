@@ -94,10 +94,26 @@ SETTINGS: list[Setting] = [
     Setting("API_RATE_LIMIT", 100, "Requests one client may make to /api/ per "
             "API_RATE_WINDOW seconds (sliding window).", int),
     Setting("API_RATE_WINDOW", 60, "Window of API_RATE_LIMIT, in seconds.", float),
+    Setting("UI_RATE_LIMIT", 1000, "Requests to /api/ per API_RATE_WINDOW from one signed-in "
+            "browser session (the web UI and the desktop window), counted per session instead "
+            "of per address: every window on a desktop shares 127.0.0.1.", int),
     Setting("AUTH_RATE_LIMIT", 5, "Login, device-pairing and two-factor attempts allowed per "
             "AUTH_RATE_WINDOW seconds, per client and per account.", int),
     Setting("AUTH_RATE_WINDOW", 300, "Window of AUTH_RATE_LIMIT, in seconds.", float),
     Setting("PAIRING_CODE_TTL", 300, "Seconds a device pairing code stays valid.", int),
+    Setting("TRASH_RETENTION_DAYS", 30, "Days an item stays in the trash before it is purged "
+            "for good (0: never purge automatically).", float),
+    Setting("FETCH_METADATA", True, "Fetch the title, description and icon of new bookmarks "
+            "in the background.", parse_bool),
+    Setting("FETCH_PRIVATE_ADDRESSES", True, "Let bookmark metadata fetches reach loopback, "
+            "private and link-local addresses (handy on a desktop; turn it off on a server "
+            "that others use, so they cannot probe your network through it).", parse_bool),
+    Setting("MAX_UPLOAD_MB", 512, "Largest file one upload may carry, in MB (larger ones are "
+            "refused with 413).", float),
+    Setting("MAX_IMPORT_MB", 4096, "Largest archive or bookmark file an import may carry, in "
+            "MB.", float),
+    Setting("SHARE_RATE_LIMIT", 60, "Share-link downloads one client may make per minute.",
+            int),
 ]
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
@@ -160,10 +176,13 @@ def load_config(
         raise ConfigurationError("setting ASYNC_MODE: use threading or gevent")
     if not 0 <= config["PORT"] <= 65535:
         raise ConfigurationError(f"setting PORT: {config['PORT']} is not a TCP port")
-    for name in ("PASSWORD_MIN_LENGTH", "API_RATE_LIMIT", "API_RATE_WINDOW", "AUTH_RATE_LIMIT",
-                 "AUTH_RATE_WINDOW", "PAIRING_CODE_TTL", "SESSION_TTL", "SESSION_REMEMBER_TTL"):
+    for name in ("PASSWORD_MIN_LENGTH", "API_RATE_LIMIT", "UI_RATE_LIMIT", "API_RATE_WINDOW", "AUTH_RATE_LIMIT",
+                 "AUTH_RATE_WINDOW", "PAIRING_CODE_TTL", "SESSION_TTL", "SESSION_REMEMBER_TTL",
+                 "MAX_UPLOAD_MB", "MAX_IMPORT_MB", "SHARE_RATE_LIMIT"):
         if not config[name] > 0:
             raise ConfigurationError(f"setting {name}: must be positive, not {config[name]}")
+    if config["TRASH_RETENTION_DAYS"] < 0:
+        raise ConfigurationError("setting TRASH_RETENTION_DAYS: must be 0 (never) or more")
     for proxy in config["TRUSTED_PROXIES"]:
         try:
             ipaddress.ip_network(proxy, strict=False)

@@ -1,0 +1,143 @@
+// The shell around every signed-in page: the sidebar on phones, the theme switch, the help
+// overlay, keyboard shortcuts, the search box, and live updates over Socket.IO.
+
+import { api, page, showError, toast } from "./api.js";
+
+const shell = document.getElementById("shell");
+
+// ---------------------------------------------------------------------- sidebar on a phone
+
+const menuButton = document.querySelector(".menu-toggle");
+
+function setNav(open) {
+  shell.classList.toggle("nav-open", open);
+  menuButton.setAttribute("aria-expanded", String(open));
+  if (open) document.querySelector("#sidebar .nav a")?.focus();
+}
+
+menuButton?.addEventListener("click", () => setNav(!shell.classList.contains("nav-open")));
+document.querySelector('[data-action="close-nav"]')?.addEventListener("click", () => setNav(false));
+
+// ------------------------------------------------------------------------------------ theme
+
+const THEMES = ["light", "dark", "system"];
+const THEME_ICONS = { light: "sun", dark: "moon", system: "monitor" };
+const themeButton = document.getElementById("theme-toggle");
+
+function showTheme(theme) {
+  document.documentElement.dataset.theme = theme;
+  themeButton.dataset.themeValue = theme;
+  themeButton.querySelector("use").setAttribute("href", `#i-${THEME_ICONS[theme]}`);
+  const next = THEMES[(THEMES.indexOf(theme) + 1) % THEMES.length];
+  const label = `Theme: ${theme} (switch to ${next})`;
+  themeButton.setAttribute("aria-label", label);
+  themeButton.title = label;
+}
+
+themeButton?.addEventListener("click", async () => {
+  const previous = themeButton.dataset.themeValue;
+  const theme = THEMES[(THEMES.indexOf(previous) + 1) % THEMES.length];
+  showTheme(theme);
+  try {
+    await api.patch("/auth/profile", { theme });
+    toast(`Theme: ${theme}`);
+  } catch (error) {
+    showTheme(previous);
+    showError(error);
+  }
+});
+if (themeButton) showTheme(themeButton.dataset.themeValue || "system");
+
+// ------------------------------------------------------------------------------ help dialog
+
+const help = document.getElementById("help");
+document.querySelector('[data-action="help"]')?.addEventListener("click", () => help.showModal());
+help?.querySelector("[data-close]")?.addEventListener("click", () => help.close());
+
+// ------------------------------------------------------------------------------- search box
+
+const searchForm = document.querySelector("form.search");
+const searchInput = document.getElementById("global-search");
+let searchTimer;
+
+searchInput?.addEventListener("input", () => {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(() => page.onSearch?.(searchInput.value.trim()), 120);
+});
+searchForm?.addEventListener("submit", (event) => {
+  // Without a search page, the box filters the list in place; Enter does nothing more.
+  if (searchForm.hasAttribute("data-local-only")) {
+    event.preventDefault();
+    page.onSearch?.(searchInput.value.trim());
+  }
+});
+searchInput?.addEventListener("keydown", (event) => {
+  if (event.key === "Escape") {
+    searchInput.value = "";
+    page.onSearch?.("");
+    searchInput.blur();
+  }
+});
+
+// ------------------------------------------------------------------------ keyboard shortcuts
+
+const GO_TO = { d: "/", b: "/bookmarks", t: "/tasks", n: "/notes", f: "/files" };
+let awaitingGo = false;
+
+function typing(target) {
+  return target instanceof HTMLElement &&
+    (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName));
+}
+
+document.addEventListener("keydown", (event) => {
+  if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
+  if (document.querySelector("dialog[open]")) return;
+  if (awaitingGo) {
+    awaitingGo = false;
+    if (GO_TO[event.key]) {
+      event.preventDefault();
+      location.href = GO_TO[event.key];
+    }
+    return;
+  }
+  if (event.key === "/") {
+    event.preventDefault();
+    searchInput?.focus();
+    searchInput?.select();
+  } else if (event.key === "?") {
+    event.preventDefault();
+    help.showModal();
+  } else if (event.key === "n" && page.onNew) {
+    event.preventDefault();
+    page.onNew();
+  } else if (event.key === "g") {
+    awaitingGo = true;
+    setTimeout(() => { awaitingGo = false; }, 1500);
+  } else if (event.key === "Escape") {
+    setNav(false);
+  }
+});
+
+// ----------------------------------------------------------------------------- live updates
+
+const live = document.getElementById("live-status");
+
+function connectLive() {
+  if (typeof window.io !== "function") return;
+  // The /events namespace carries the signed-in user's `change` events (see realtime.py).
+  const socket = window.io("/events");
+  const show = (connected) => {
+    live.hidden = false;
+    live.classList.toggle("on", connected);
+    live.title = connected ? "Live updates are on" : "Live updates are reconnecting…";
+  };
+  socket.on("connect", () => show(true));
+  socket.on("disconnect", () => show(false));
+  socket.on("change", (event) => {
+    document.dispatchEvent(new CustomEvent("trackeep:change", { detail: event }));
+    page.onChange?.(event || {});
+  });
+  window.trackeepSocket = socket; // for the browser tests and the console
+}
+
+connectLive();
