@@ -50,6 +50,32 @@ def test_first_run_register_creates_the_owner_as_admin(any_app):
     assert actions.api("GET", "/auth/check-users").get_json() == {"hasUsers": True, "count": 1}
 
 
+def test_racing_first_run_set_ups_create_exactly_one_owner(database):
+    """Eight set-ups at once (eight connections) on SQLite or PostgreSQL: one owner."""
+    import threading
+
+    results = []
+    barrier = threading.Barrier(8)
+
+    def set_up(n):
+        barrier.wait()
+        try:
+            with database.connection_context():
+                accounts.create_owner(f"o{n}@example.com", f"owner{n}", PASSWORD, now=0.0,
+                                      min_password_length=8)
+            results.append("created")
+        except accounts.NotAllowed:
+            results.append("refused")
+
+    threads = [threading.Thread(target=set_up, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(results) == ["created"] + ["refused"] * 7
+    assert User.select().count() == 1
+
+
 def test_register_is_403_once_the_owner_exists(any_app):
     actions = AuthActions(any_app)
     actions.register_owner()

@@ -183,6 +183,9 @@ def _check_unique(email: str | None, username: str | None, except_id: int | None
             raise AlreadyExists("This username is taken.", "username")
 
 
+OWNER_SETUP_LOCK_ID = 7_146_251_002  # any constant, distinct from the migrations' lock
+
+
 def count_users() -> int:
     """How many accounts exist (disabled ones included)."""
     return User.select().count()
@@ -211,8 +214,13 @@ def create_user(email: str, username: str, password: str, *, now: float,
 
 def create_owner(email: str, username: str, password: str, *, now: float,
                  min_password_length: int, full_name: str = "") -> User:
-    """Create the first account, an admin; :class:`NotAllowed` once any account exists."""
+    """Create the first account, an admin; :class:`NotAllowed` once any account exists.
+
+    Two set-ups racing cannot both win: SQLite transactions take the write lock at BEGIN
+    (IMMEDIATE), and on PostgreSQL a transaction-scoped advisory lock serializes them."""
     with database.atomic():
+        if isinstance(database.obj, peewee.PostgresqlDatabase):
+            database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (OWNER_SETUP_LOCK_ID,))
         if User.select().exists():
             raise NotAllowed("The owner account already exists.")
         return create_user(email, username, password, now=now, full_name=full_name,
