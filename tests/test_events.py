@@ -102,6 +102,25 @@ def test_an_edit_reaches_the_same_users_socket_and_no_one_else(app, people):
     ann_socket.disconnect(EVENTS_NAMESPACE)
 
 
+def test_ending_a_session_closes_its_live_socket(app, people):
+    actions, tokens, browsers = people
+    sio = app.extensions["trackeep"].socketio
+    revoked = sio.test_client(app, namespace=EVENTS_NAMESPACE, headers=bearer(tokens["ann"]))
+    kept = sio.test_client(app, namespace=EVENTS_NAMESPACE, flask_test_client=browsers["ann"])
+    assert revoked.is_connected(EVENTS_NAMESPACE) and kept.is_connected(EVENTS_NAMESPACE)
+    actions.api("POST", "/auth/logout", tokens["ann"])  # ends the token's session only
+    assert wait_for(lambda: not revoked.is_connected(EVENTS_NAMESPACE))
+    assert kept.is_connected(EVENTS_NAMESPACE)
+    admin = sio.test_client(app, namespace=EVENTS_NAMESPACE, flask_test_client=browsers["owner"])
+    owner_key, _ = actions.create_key(tokens["owner"], ["read"])
+    by_key = sio.test_client(app, namespace=EVENTS_NAMESPACE, headers=bearer(owner_key))
+    actions.api("DELETE", "/sessions", tokens["owner"])  # ends the browser's session
+    assert wait_for(lambda: not admin.is_connected(EVENTS_NAMESPACE))
+    assert by_key.is_connected(EVENTS_NAMESPACE)  # keys are not sessions
+    kept.disconnect(EVENTS_NAMESPACE)
+    by_key.disconnect(EVENTS_NAMESPACE)
+
+
 def test_sockets_need_a_user(app, people):
     actions, tokens, _ = people
     sio = app.extensions["trackeep"].socketio

@@ -429,6 +429,7 @@ def end_current_session() -> None:
     g.pop("refresh_session_cookie", None)  # the response must not renew the ended session
     if credentials is not None and credentials.session is not None:
         state().capabilities.sessions.delete(credentials.session["id"])
+        announce_sessions_ended([credentials.session["id"]])
         log.info("user %s signed out", credentials.user.username)
 
 
@@ -438,7 +439,23 @@ def end_user_sessions(user: User, keep_current: bool) -> int:
     credentials = current_credentials()
     if keep_current and credentials is not None and credentials.session is not None:
         keep = credentials.session["id"]
-    return state().capabilities.sessions.delete_for_user(user.id, keep=keep)
+    sessions = state().capabilities.sessions
+    ending = [s["id"] for s in sessions.list_for_user(user.id) if s["id"] != keep]
+    count = sessions.delete_for_user(user.id, keep=keep)
+    announce_sessions_ended(ending)
+    return count
+
+
+#: The pub/sub channel on which ended sessions are announced to every instance.
+SESSIONS_ENDED_CHANNEL = "sessions:ended"
+
+
+def announce_sessions_ended(session_ids: list[str]) -> None:
+    """Tell every instance these sessions ended, so their live sockets are closed too
+    (requests are refused by the shared session store already). Only handles travel."""
+    if session_ids:
+        state().capabilities.pubsub.publish(
+            SESSIONS_ENDED_CHANNEL, {"handles": [accounts.session_handle(i) for i in session_ids]})
 
 
 def session_to_json(session: dict, current_id: str | None) -> dict:
@@ -470,6 +487,7 @@ def revoke_session(user: User, handle: str) -> bool:
     for session in sessions.list_for_user(user.id):
         if hmac.compare_digest(accounts.session_handle(session["id"]), str(handle)):
             sessions.delete(session["id"])
+            announce_sessions_ended([session["id"]])
             log.info("user %s revoked a session", user.username)
             return True
     return False

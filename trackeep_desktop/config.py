@@ -176,9 +176,9 @@ def load_config(
         raise ConfigurationError("setting ASYNC_MODE: use threading or gevent")
     if not 0 <= config["PORT"] <= 65535:
         raise ConfigurationError(f"setting PORT: {config['PORT']} is not a TCP port")
-    for name in ("PASSWORD_MIN_LENGTH", "API_RATE_LIMIT", "UI_RATE_LIMIT", "API_RATE_WINDOW", "AUTH_RATE_LIMIT",
-                 "AUTH_RATE_WINDOW", "PAIRING_CODE_TTL", "SESSION_TTL", "SESSION_REMEMBER_TTL",
-                 "MAX_UPLOAD_MB", "MAX_IMPORT_MB", "SHARE_RATE_LIMIT"):
+    for name in ("PASSWORD_MIN_LENGTH", "API_RATE_LIMIT", "UI_RATE_LIMIT", "API_RATE_WINDOW",
+                 "AUTH_RATE_LIMIT", "AUTH_RATE_WINDOW", "PAIRING_CODE_TTL", "SESSION_TTL",
+                 "SESSION_REMEMBER_TTL", "MAX_UPLOAD_MB", "MAX_IMPORT_MB", "SHARE_RATE_LIMIT"):
         if not config[name] > 0:
             raise ConfigurationError(f"setting {name}: must be positive, not {config[name]}")
     if config["TRASH_RETENTION_DAYS"] < 0:

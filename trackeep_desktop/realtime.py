@@ -7,7 +7,9 @@ instance's own clients when Redis is down, which is the seed's "local-only" fall
 
 Live change events live in the ``/events`` namespace. Connecting needs the session cookie
 (or an ``Authorization: Bearer`` header with a session token, or an API key with the
-``read`` scope); anonymous clients are refused. Each client joins the room ``user:{id}``.
+``read`` scope); anonymous clients are refused. Each client joins the room ``user:{id}``,
+and a client signed in by a session the room ``session:{handle}``: when that session ends
+(logout, revocation, password change, a disabled account) every instance disconnects it.
 The app subscribes once to ``events:*`` on the pub/sub capability (see
 :mod:`trackeep_desktop.events`) and emits each message as a ``change`` event to that room
 *on this instance only* (``ignore_queue=True``): with Redis, the pub/sub capability has
@@ -23,7 +25,7 @@ import time
 from flask import Flask, current_app
 from flask_socketio import Namespace, SocketIO, join_room
 
-from . import events
+from . import accounts, events
 from .capabilities.base import PubSub, Subscription
 from .db import connection
 
@@ -49,16 +51,21 @@ class SystemNamespace(Namespace):
         self.emit("echo", data)
 
 
-def connected_user_id() -> int | None:
-    """The user behind this Socket.IO handshake (its cookie or ``Authorization`` header), or
-    None. API keys need the ``read`` scope: change events carry the items themselves."""
+def session_room(handle: str) -> str:
+    """The Socket.IO room of the connections signed in by one session."""
+    return f"session:{handle}"
+
+
+def connected_credentials():
+    """The credentials behind this Socket.IO handshake (its cookie or ``Authorization``
+    header), or None. API keys need the ``read`` scope: change events carry the items."""
     from .auth import current_credentials
 
     with connection(current_app.extensions["trackeep"].db):
         credentials = current_credentials()
     if credentials is None or not credentials.allows("read", "GET"):
         return None
-    return credentials.user.id
+    return credentials
 
 
 class EventsNamespace(Namespace):
@@ -66,10 +73,12 @@ class EventsNamespace(Namespace):
 
     def on_connect(self, auth=None):
         """Refuse anonymous clients; put the user's clients in the room ``user:{id}``."""
-        user_id = connected_user_id()
-        if user_id is None:
+        credentials = connected_credentials()
+        if credentials is None:
             raise ConnectionRefusedError("authentication required")
-        join_room(user_room(user_id))
+        join_room(user_room(credentials.user.id))
+        if credentials.session is not None:
+            join_room(session_room(accounts.session_handle(credentials.session["id"])))
 
 
 def bridge_change_events(socketio: SocketIO, pubsub: PubSub) -> Subscription:
@@ -85,6 +94,20 @@ def bridge_change_events(socketio: SocketIO, pubsub: PubSub) -> Subscription:
     return pubsub.subscribe(events.CHANNEL_PATTERN, relay)
 
 
+def disconnect_ended_sessions(socketio: SocketIO, pubsub: PubSub) -> Subscription:
+    """Close this instance's sockets of every session announced as ended."""
+    from .auth import SESSIONS_ENDED_CHANNEL
+
+    def close(channel: str, message) -> None:
+        server = socketio.server
+        for handle in message.get("handles", []):
+            room = session_room(str(handle))
+            for sid, _ in list(server.manager.get_participants(EVENTS_NAMESPACE, room)):
+                server.disconnect(sid, namespace=EVENTS_NAMESPACE, ignore_queue=True)
+
+    return pubsub.subscribe(SESSIONS_ENDED_CHANNEL, close)
+
+
 def create_socketio(app: Flask, config: dict) -> SocketIO:
     """Build and bind the Socket.IO server for ``app`` from its settings, and bridge the
     pub/sub change events to it."""
@@ -98,6 +121,7 @@ def create_socketio(app: Flask, config: dict) -> SocketIO:
     socketio.on_namespace(EventsNamespace(EVENTS_NAMESPACE))
     state = app.extensions.get("trackeep")
     if state is not None:
-        subscription = bridge_change_events(socketio, state.capabilities.pubsub)
-        state.on_close.append(subscription.unsubscribe)
+        for bridge in (bridge_change_events, disconnect_ended_sessions):
+            subscription = bridge(socketio, state.capabilities.pubsub)
+            state.on_close.append(subscription.unsubscribe)
     return socketio
