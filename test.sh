@@ -11,6 +11,8 @@ source scripts/common.sh
 # virtual screen and save screenshots of it; chromium drives the browser tests.
 apt_install redis-server postgresql xvfb imagemagick chromium chromium-driver "${QT_RUNTIME_PACKAGES[@]}"
 ensure_venv "dev"
+echo "== ruff (style and imports)"
+.venv/bin/ruff check .
 echo "== test suite on SQLite"
 .venv/bin/python -m pytest "$@"
 echo "== test suite on PostgreSQL (the window and the frozen binary run once, above)"
