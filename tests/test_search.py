@@ -11,7 +11,7 @@ from auth_actions import GENEROUS_LIMITS, OWNER, AuthActions, bearer
 
 from trackeep_desktop import items, search
 from trackeep_desktop.db import is_postgres
-from trackeep_desktop.models import SearchDocument, User
+from trackeep_desktop.models import Note, SearchDocument, User
 
 HOSTILE = ['"', '""', '"""', "*", "**", "-", "--", "-*", "NEAR(", "NEAR(a b, 2)", "a OR",
            "AND", "NOT x", "OR OR", "title:", "title:x", "body:", "^x", "{title}: x", "x:",
@@ -56,6 +56,17 @@ def test_the_index_follows_create_update_trash_restore_and_purge(user):
     items.purge(user.id, "bookmark", bookmark.id)
     assert titles(search.search(user.id, "river")) == []
     assert not SearchDocument.select().where(SearchDocument.item_type == "bookmark").exists()
+
+
+def test_a_body_too_large_for_one_tsvector_is_still_saved_and_found(user):
+    """PostgreSQL caps a tsvector at 1 MB: 150,000 distinct numbers overflow it. The note is
+    saved all the same, and its beginning is searchable (on SQLite, all of it)."""
+    now = time.time()
+    content = " ".join(f"n{i}" for i in range(130_000))
+    assert 900_000 < len(content) < 1_000_000  # within what a note may hold
+    note = items.create_note(user.id, {"title": "Big table", "content": content}, now=now)
+    assert Note.get_by_id(note.id).content == content
+    assert titles(search.search(user.id, "n17")) == ["Big table"]
 
 
 def test_tags_are_indexed_and_follow_renames_merges_and_deletes(user):

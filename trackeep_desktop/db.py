@@ -62,6 +62,7 @@ def open_database(url: str) -> peewee.Database:
             prefer_psycopg3=True,
             max_connections=int(params.pop("max_connections", 32)),
             stale_timeout=300,
+            timeout=int(params.pop("pool_timeout", 10)),  # wait for a free connection
             **params,
         )
     raise ConfigurationError(

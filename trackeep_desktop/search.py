@@ -647,17 +647,7 @@ def write_document(doc: Document) -> None:
     """Insert or replace one document (call inside the write's transaction)."""
     values = [getattr(doc, c) for c in _DOC_COLUMNS]
     if is_postgres():
-        config = PG_CONFIG
-        database.execute_sql(
-            f"INSERT INTO search_document ({', '.join(_DOC_COLUMNS)}, body, tags, tsv) "
-            f"VALUES ({', '.join(['%s'] * len(_DOC_COLUMNS))}, %s, %s, "
-            f"setweight(to_tsvector('{config}', %s), 'A') || "
-            f"setweight(to_tsvector('{config}', %s), 'A') || "
-            f"setweight(to_tsvector('{config}', %s), 'B')) "
-            "ON CONFLICT (item_type, item_id) DO UPDATE SET "
-            + ", ".join(f"{c} = EXCLUDED.{c}" for c in (*_DOC_COLUMNS, "body", "tags", "tsv")),
-            (*values, doc.body, doc.tags, _pg_words(doc.title), _pg_words(doc.tags),
-             _pg_words(doc.body)))
+        _write_pg_document(doc, values)
         return
     # SELECT, then INSERT or UPDATE: an upsert with RETURNING costs several times more here.
     row = database.execute_sql("SELECT id FROM search_document WHERE item_type = ? "
@@ -674,6 +664,33 @@ def write_document(doc: Document) -> None:
         database.execute_sql("DELETE FROM search_fts WHERE rowid = ?", (doc_id,))
     database.execute_sql("INSERT INTO search_fts (rowid, title, body, tags) VALUES (?, ?, ?, ?)",
                          (doc_id, doc.title, doc.body, doc.tags))
+
+
+def _write_pg_document(doc: Document, values: list) -> None:
+    """The PostgreSQL upsert. A tsvector holds at most 1 MB: a body whose words overflow it
+    (a large CSV of distinct numbers, say) is indexed by its first half, then quarter...,
+    each try in a savepoint so the failed one does not abort the write's transaction."""
+    config = PG_CONFIG
+    body = doc.body
+    while True:
+        try:
+            with database.atomic():
+                database.execute_sql(
+                    f"INSERT INTO search_document ({', '.join(_DOC_COLUMNS)}, body, tags, tsv) "
+                    f"VALUES ({', '.join(['%s'] * len(_DOC_COLUMNS))}, %s, %s, "
+                    f"setweight(to_tsvector('{config}', %s), 'A') || "
+                    f"setweight(to_tsvector('{config}', %s), 'A') || "
+                    f"setweight(to_tsvector('{config}', %s), 'B')) "
+                    "ON CONFLICT (item_type, item_id) DO UPDATE SET "
+                    + ", ".join(f"{c} = EXCLUDED.{c}"
+                                for c in (*_DOC_COLUMNS, "body", "tags", "tsv")),
+                    (*values, doc.body, doc.tags, _pg_words(doc.title), _pg_words(doc.tags),
+                     _pg_words(body)))
+            return
+        except peewee.OperationalError as exc:
+            if "too long for tsvector" not in str(exc) or len(body) < 1000:
+                raise
+            body = body[: len(body) // 2]
 
 
 def index_item(item_type: str, item: Any, *, store=None) -> None:

@@ -64,6 +64,10 @@ class ThreadedServer:
         in_flight = self._in_flight = _RequestCounter()
 
         class NoDelayHandler(WSGIRequestHandler):
+            # HTTP/1.1 keeps connections alive (the threaded server allows it): a page's
+            # many fetches, and API clients, then skip a TCP handshake and a new thread each.
+            protocol_version = "HTTP/1.1"
+
             def setup(self):
                 super().setup()
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
