@@ -237,8 +237,10 @@ def find_user_by_login(login: str) -> User | None:
 
 
 def get_user(user_id: int) -> User | None:
-    """The account with this id, or None."""
-    return User.get_or_none(User.id == user_id)
+    """The account with this id, or None. Every authenticated request asks this, so the SQL
+    is written out: peewee's query builder costs more than SQLite's lookup itself."""
+    query = User.raw(f"SELECT * FROM users WHERE id = {database.param}", int(user_id))
+    return next(iter(query), None)
 
 
 def check_credentials(user: User | None, password: str) -> bool:
