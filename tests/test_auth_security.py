@@ -518,6 +518,20 @@ def test_resolve_client_ip(remote, header, expected):
     assert resolve_client_ip(remote, header, ("10.0.0.0/8",)) == expected
 
 
+def test_a_flood_of_refusals_logs_one_line_but_counts_every_one(make_app, caplog):
+    import logging
+
+    app = make_app(API_RATE_LIMIT=1)
+    client = app.test_client()
+    caplog.set_level(logging.WARNING, logger="trackeep_desktop.auth")
+    statuses = [client.get("/api/v1/auth/check-users").status_code for _ in range(20)]
+    assert statuses == [200] + [429] * 19
+    refusals = [r for r in caplog.records if "refused a request" in r.getMessage()]
+    assert len(refusals) == 1
+    assert 'trackeep_rate_limit_rejections_total{limit="general"} 19.0' in client.get(
+        "/metrics").get_data(as_text=True)
+
+
 def test_general_api_limit_with_headers(make_app):
     app = make_app(API_RATE_LIMIT=3)
     client = app.test_client()

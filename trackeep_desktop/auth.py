@@ -160,7 +160,12 @@ def hit_limit(name: str, keys: list[str], limit: int, window: float) -> RateLimi
         result = limiter.hit_sliding(key, limit, window)
         if not result.allowed:
             state().metrics.rate_limited.labels(name).inc()
-            log.warning("rate limit %s refused a request from %s", name, client_ip())
+            # One line per client and limit per window, not one per refused request: a
+            # flood of 429s must not flood the log (the metric counts every one).
+            if limiter.hit_sliding(f"{key}:logged", 1, window).allowed:
+                log.warning("rate limit %s refused a request from %s (further refusals in "
+                            "the next %g s are counted in /metrics, not logged)",
+                            name, client_ip(), window)
             raise RateLimited(name, result)
         if tightest is None or result.remaining < tightest.remaining:
             tightest = result
