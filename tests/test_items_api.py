@@ -292,6 +292,22 @@ def test_subtasks_are_one_level_deep(api):
     assert moved["parent_id"] is None
 
 
+def test_task_lists_carry_each_tasks_live_subtasks(api):
+    parent = api.create("tasks", title="Move house")
+    done = api.create("tasks", title="Pack books", parent_id=parent["id"], status="completed")
+    open_ = api.create("tasks", title="Book a van", parent_id=parent["id"])
+    trashed = api.create("tasks", title="Old idea", parent_id=parent["id"])
+    api.delete(f"/tasks/{trashed['id']}")
+    alone = api.create("tasks", title="Water plants")
+    listed = {t["id"]: t for t in api.get("/tasks?parent_id=none").get_json()}
+    assert [(s["id"], s["status"]) for s in listed[parent["id"]]["subtasks"]] == [
+        (done["id"], "completed"), (open_["id"], "pending")]
+    assert listed[alone["id"]]["subtasks"] == []
+    single = api.get(f"/tasks/{done['id']}").get_json()
+    single.pop("subtasks")
+    assert listed[parent["id"]]["subtasks"][0] == single  # the same shape as GET /tasks/{id}
+
+
 def test_deleting_a_task_takes_its_subtasks_to_the_trash_and_back(api):
     parent = api.create("tasks", title="Trip")
     kept = api.create("tasks", title="Book hotel", parent_id=parent["id"])

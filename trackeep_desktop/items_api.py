@@ -190,7 +190,20 @@ def _list(item_type: str):
     user = current_user()
     with domain_errors():
         page = items.list_items(user.id, item_type, request.args.to_dict(flat=False))
-    return paged_response(page, items.items_to_json(user.id, item_type, page.items))
+    rendered = items.items_to_json(user.id, item_type, page.items)
+    if item_type == "task":
+        _attach_subtasks(user.id, page.items, rendered)
+    return paged_response(page, rendered)
+
+
+def _attach_subtasks(user_id: int, tasks: list, rendered: list[dict]) -> None:
+    """Give each listed task its live subtasks, as ``GET /tasks/{id}`` does (two queries for
+    the whole page, not two per task)."""
+    children = items.subtasks_of(user_id, [task.id for task in tasks])
+    flat = [sub for subs in children.values() for sub in subs]
+    by_id = {out["id"]: out for out in items.items_to_json(user_id, "task", flat)}
+    for task, out in zip(tasks, rendered, strict=True):
+        out["subtasks"] = [by_id[sub.id] for sub in children[task.id]]
 
 
 def _moved_to_trash(item_type: str, item_id: int):

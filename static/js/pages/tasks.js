@@ -24,7 +24,7 @@ const state = { show: "open", priority: "", tag: tagFromUrl(), sort: sortSelect.
 let tags = [];
 const openSubtasks = new Set(); // tasks whose subtasks are shown
 // Subtasks by parent id. The list answers top-level tasks only (parent_id=none); a task's
-// subtasks come with GET /tasks/{id}, fetched when the user opens them.
+// subtasks come with each task in GET /tasks (and GET /tasks/{id}); kept here when refreshed.
 const subtasksOf = new Map();
 
 const list = new ItemList({
