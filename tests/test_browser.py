@@ -247,6 +247,17 @@ def test_add_and_complete_a_task(signed_in, owner):
     expect(done).to_have_attribute("aria-checked", "true")
 
 
+def test_a_search_result_link_scrolls_to_and_highlights_its_row(signed_in, owner):
+    page = signed_in
+    created = [owner.api("POST", "/tasks", json={"title": f"Errand {n}"}) for n in range(30)]
+    target = created[3]
+    page.set_viewport_size({"width": 1280, "height": 500})
+    page.goto(f"/tasks#task-{target['id']}")
+    row = page.locator("li.item", has_text="Errand 3").first
+    expect(row).to_have_class(re.compile(r"\bflash\b"))
+    expect(row).to_be_in_viewport()
+
+
 def test_a_task_gets_subtasks_and_is_edited_in_place(signed_in, owner):
     page = signed_in
     owner.api("POST", "/tasks", {"title": "Plan the trip"})

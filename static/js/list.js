@@ -116,6 +116,15 @@ export class ItemList {
     row.classList.add("flash");
   }
 
+  /** Scroll to and highlight the row a link named (`/tasks#task-12`, from search results). */
+  showLinked(type) {
+    const match = location.hash.match(new RegExp(`^#${type}-(\\d+)$`));
+    const row = match && this.rowFor(match[1]);
+    if (!row) return;
+    row.scrollIntoView({ block: "center" });
+    this.flash(match[1]);
+  }
+
   row(item) {
     const li = this.renderItem(item);
     li.dataset.key = this.keyOf(item);

@@ -358,5 +358,5 @@ registerPage({
 });
 
 fillTagSelect(tagFilter, [], state.tag);
-list.reload();
+list.reload().then(() => list.showLinked("file"));
 loadTags();

@@ -378,5 +378,5 @@ registerPage({
 });
 
 fillTagSelect(tagFilter, [], state.tag);
-list.reload();
+list.reload().then(() => list.showLinked("task"));
 loadTags();
