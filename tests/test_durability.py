@@ -47,9 +47,8 @@ def test_counters_survive_a_restart(make_app, backend_overrides):
         assert counters.increment("views:note:9") == 6
 
 
-def test_closing_checkpoints_the_sqlite_log(make_app, request):
-    if request.config.getoption("--db") != "sqlite":
-        pytest.skip("SQLite only: PostgreSQL has no write-ahead file of ours to fold")
+@pytest.mark.sqlite_only  # PostgreSQL has no write-ahead file of ours to fold
+def test_closing_checkpoints_the_sqlite_log(make_app):
     app = make_app()
     state = app.extensions["trackeep"]
     path = state.db.database
