@@ -2,7 +2,7 @@
 // function, keeps rows being edited while the list reloads, filters by the search box, and
 // shows an empty state when there is nothing (or nothing that matches).
 
-import { h, matchesSearch, showError, skeleton } from "./api.js";
+import { api, h, matchesSearch, showError, skeleton } from "./api.js";
 
 export class ItemList {
   /**
@@ -114,6 +114,16 @@ export class ItemList {
     row.classList.remove("flash");
     void row.offsetWidth; // restart the animation
     row.classList.add("flash");
+  }
+
+  /** Take an item of this list back out of the trash (a toast's Undo), then reload. */
+  async restore(type, id) {
+    try {
+      await api.post(`/trash/${type}/${id}/restore`);
+      await this.reload();
+    } catch (error) {
+      showError(error);
+    }
   }
 
   /** Scroll to and highlight the row a link named (`/tasks#task-12`, from search results). */

@@ -107,17 +107,8 @@ async function remove(bookmark) {
     await api.delete(`/bookmarks/${bookmark.id}`);
     list.remove(bookmark.id);
     toast(`“${bookmark.title || hostOf(bookmark.url)}” moved to the trash.`, {
-      action: { label: "Undo", run: () => restore(bookmark) },
+      action: { label: "Undo", run: () => list.restore("bookmark", bookmark.id) },
     });
-  } catch (error) {
-    showError(error);
-  }
-}
-
-async function restore(bookmark) {
-  try {
-    await api.post(`/trash/bookmark/${bookmark.id}/restore`);
-    await list.reload();
   } catch (error) {
     showError(error);
   }

@@ -178,17 +178,8 @@ async function remove(file) {
     await api.delete(`/files/${file.id}`);
     list.remove(file.id);
     toast(`“${file.name}” moved to the trash.`, {
-      action: { label: "Undo", run: () => restore(file) },
+      action: { label: "Undo", run: () => list.restore("file", file.id) },
     });
-  } catch (error) {
-    showError(error);
-  }
-}
-
-async function restore(file) {
-  try {
-    await api.post(`/trash/file/${file.id}/restore`);
-    await list.reload();
   } catch (error) {
     showError(error);
   }

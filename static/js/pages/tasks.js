@@ -205,17 +205,8 @@ async function remove(task, parent) {
       list.remove(task.id);
     }
     toast(`“${task.title}” moved to the trash.`, {
-      action: { label: "Undo", run: () => restore(task) },
+      action: { label: "Undo", run: () => list.restore("task", task.id) },
     });
-  } catch (error) {
-    showError(error);
-  }
-}
-
-async function restore(task) {
-  try {
-    await api.post(`/trash/task/${task.id}/restore`);
-    await list.reload();
   } catch (error) {
     showError(error);
   }
