@@ -211,3 +211,15 @@ def test_request_bodies_are_bounded_outside_upload_views(client):
 def test_anonymous_form_post_without_csrf_cookie_is_refused_before_parsing(client):
     response = client.post("/login", data={"login": "x", "password": "y"})
     assert response.status_code == 403
+
+
+@pytest.mark.parametrize("timestamp", [0, 1.5, 1700000000.123, 1700000000.9999994,
+                                       1700000000.9999996, 1767225599.9999999, -1.25,
+                                       253402300799.0, -62135596800.0, 2**31 + 0.5])
+def test_iso_time_matches_datetime_to_the_second(timestamp):
+    import datetime as dt
+
+    from trackeep_desktop.accounts import iso_time
+
+    moment = dt.datetime.fromtimestamp(timestamp, dt.UTC).replace(microsecond=0)
+    assert iso_time(timestamp) == moment.isoformat().replace("+00:00", "Z")

@@ -49,6 +49,8 @@ def test_the_index_follows_create_update_trash_restore_and_purge(user):
 
     items.move_to_trash(user.id, "task", task.id, now=now + 2)
     assert titles(search.search(user.id, "paddles")) == []
+    assert titles(search.search(user.id, "paddles status:pending")) == []
+    assert search.search(user.id, "type:task")["total"] == 0
     items.restore_from_trash(user.id, "task", task.id, now=now + 3)
     assert titles(search.search(user.id, "paddles")) == ["Buy paddles"]
 
@@ -119,10 +121,15 @@ def test_users_only_find_their_own_items(user):
     now = time.time()
     other = User.create(email="b@example.com", username="b", password_hash="x",
                         created_at=now, updated_at=now)
-    items.create_note(user.id, {"title": "Secret plans"}, now=now)
-    assert search.search(other.id, "secret")["total"] == 0
-    assert search.search(other.id, "type:note")["total"] == 0
-    assert search.search(user.id, "secret")["total"] == 1
+    items.create_note(user.id, {"title": "Secret plans", "is_pinned": True}, now=now)
+    items.create_task(other.id, {"title": "Secret errand"}, now=now)
+    for text in ("secret", "secret is:pinned", "secret type:note", "plans", "type:note",
+                 "-errand", "secret -errand", "secr*"):
+        assert "Secret plans" not in titles(search.search(other.id, text)), text
+        mine = search.search(user.id, text)
+        assert titles(mine) == ["Secret plans"], text
+        assert mine["facets"] == {"bookmark": 0, "task": 0, "note": 1, "file": 0}, text
+    assert titles(search.search(other.id, "secret")) == ["Secret errand"]
 
 
 # ------------------------------------------------------------------------------- ranking
@@ -217,6 +224,21 @@ def test_the_time_budget_stops_the_scan_and_says_so(user, monkeypatch):
     monkeypatch.setattr(search, "PROGRESS_STEPS", 1)
     answer = search.search(user.id, "budget", time_budget=0)
     assert answer["approximate"] is True and "stopped after" in answer["reason"]
+
+    # Counting in time but ranking out of it: the newest matches, by date, unranked.
+    budgets = []
+
+    class RankingRunsOut(search._Budget):
+        def __init__(self, seconds):
+            budgets.append(self)
+            super().__init__(0 if len(budgets) == 2 else seconds)  # the second: ranking
+
+    monkeypatch.setattr(search, "_Budget", RankingRunsOut)
+    answer = search.search(user.id, "budget", limit=5, offset=2)
+    assert answer["approximate"] is True and "by date, not ranked" in answer["reason"]
+    assert answer["total"] == 30 and answer["facets"]["note"] == 30
+    assert titles(answer) == [f"budget {i}" for i in (27, 26, 25, 24, 23)]
+    assert all(r["score"] == 0 for r in answer["results"])
 
 
 @pytest.mark.parametrize("text", HOSTILE)
@@ -499,3 +521,30 @@ def test_an_upgraded_database_is_indexed_at_start_up(make_app):
         db.execute_sql("DELETE FROM search_document")
     again = make_app(**GENEROUS_LIMITS)
     assert AuthActions(again).api("GET", "/search?q=quasar", token).get_json()["total"] == 1
+
+
+@pytest.mark.sqlite_only  # the FTS5 rowid layout is SQLite's
+def test_an_index_from_before_m0006_keeps_working_after_the_upgrade(make_app):
+    """m0006 moved SQLite's ``search_fts`` rows from the document id to a rowid that carries
+    the user, the trash flag and the type: an index written the old way must keep finding
+    live items, and not trashed ones, once upgraded."""
+    app, actions, token = _app(make_app)
+    actions.api("POST", "/notes", token, json={"title": "Meteor shower", "tags": ["sky"]})
+    gone = actions.api("POST", "/tasks", token, json={"title": "Meteor watch"}).get_json()
+    actions.api("DELETE", f"/tasks/{gone['id']}", token)
+    db = app.extensions["trackeep"].db
+    with db.connection_context(), db.atomic():
+        rows = db.execute_sql("SELECT rowid, title, body, tags FROM search_fts").fetchall()
+        db.execute_sql("DELETE FROM search_fts")
+        for rowid, title, body, tags in rows:  # back to the m0005 layout: rowid = document id
+            db.execute_sql("INSERT INTO search_fts (rowid, title, body, tags) VALUES (?, ?, ?, ?)",
+                           ((rowid >> 3) & ((1 << 37) - 1), title, body, tags))
+        db.execute_sql("DELETE FROM migration WHERE name = 'm0006_search_rowids'")
+    again = make_app(**GENEROUS_LIMITS)
+    body = AuthActions(again).api("GET", "/search?q=meteor", token).get_json()
+    assert [r["title"] for r in body["results"]] == ["Meteor shower"]
+    assert body["results"][0]["tags"][0]["name"] == "sky"
+    with again.extensions["trackeep"].db.connection_context():
+        (count,) = again.extensions["trackeep"].db.execute_sql(
+            "SELECT count(*) FROM search_fts WHERE rowid & 4 = 4").fetchone()
+    assert count == 1  # the trashed task moved to a rowid with the trash bit

@@ -17,8 +17,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import math
 import re
 import secrets
+import time
 import zoneinfo
 from collections.abc import Iterable
 
@@ -95,6 +97,14 @@ def iso_time(timestamp: float | None) -> str | None:
     """Epoch seconds as an ISO 8601 UTC string (``2024-05-01T10:00:00Z``), or None."""
     if timestamp is None:
         return None
+    # time.gmtime is twice as fast as datetime here (every listed item has two times). The
+    # whole second is datetime's: it rounds to the microsecond first, then we drop them.
+    whole = math.floor(timestamp)
+    if timestamp - whole >= 0.9999995:
+        whole += 1
+    parts = time.gmtime(whole)
+    if 1000 <= parts.tm_year <= 9999:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", parts)
     moment = dt.datetime.fromtimestamp(timestamp, dt.UTC).replace(microsecond=0)
     return moment.isoformat().replace("+00:00", "Z")
 

@@ -615,6 +615,38 @@ def document_for(item_type: str, item: Any, tag_names: Iterable[str], *,
 _DOC_COLUMNS = ("user_id", "item_type", "item_id", "title", "is_favorite", "is_unread",
                 "is_pinned", "status", "created_at", "updated_at", "deleted")
 
+# SQLite: a document's rowid in ``search_fts`` carries what most searches filter on, so that
+# FTS5 answers them from its own index without looking each match up (migration m0006):
+#
+#     rowid = user_id << 40 | search_document.id << 3 | in the trash << 2 | type code
+#
+# A user's documents are one rowid range, which FTS5 seeks to; the trash bit and the type are
+# tested on the rowid; and newer documents have larger rowids, so FTS5's rowid order is
+# "most recent first" when read backwards.
+_USER_SHIFT = 40
+_DOC_SHIFT = 3
+_TRASH_BIT = 4
+_TYPE_MASK = 3
+_DOC_MASK = (1 << (_USER_SHIFT - _DOC_SHIFT)) - 1
+_MAX_USER_ID = (1 << (63 - _USER_SHIFT)) - 1
+TYPE_CODES = {t: code for code, t in enumerate(INDEXED_TYPES)}
+#: The ``search_document`` id of the ``search_fts`` row in a statement.
+_DOC_ID_SQL = f"((search_fts.rowid >> {_DOC_SHIFT}) & {_DOC_MASK})"
+
+
+def fts_rowid(user_id: int, doc_id: int, item_type: str, deleted: bool) -> int:
+    """The ``search_fts`` rowid of a document (SQLite)."""
+    if not 0 < user_id <= _MAX_USER_ID or not 0 < doc_id <= _DOC_MASK:
+        raise ValueError(f"search index: user {user_id} or document {doc_id} out of range")
+    return ((user_id << _USER_SHIFT) | (doc_id << _DOC_SHIFT)
+            | (_TRASH_BIT if deleted else 0) | TYPE_CODES[item_type])
+
+
+def user_rowids(user_id: int) -> tuple[int, int]:
+    """The first and last ``search_fts`` rowid a user's documents may have (SQLite)."""
+    low = user_id << _USER_SHIFT
+    return low, low + (1 << _USER_SHIFT) - 1
+
 
 def _tag_names(item_type: str, item_id: int) -> list[str]:
     cursor = database.execute_sql(
@@ -624,6 +656,16 @@ def _tag_names(item_type: str, item_id: int) -> list[str]:
     return [row[0] for row in cursor.fetchall()]
 
 
+def _sqlite_document(item_type: str, item_id: int) -> tuple[int, int] | None:
+    """``(document id, search_fts rowid)`` of an indexed item, or None (SQLite)."""
+    row = database.execute_sql(
+        "SELECT id, user_id, deleted FROM search_document WHERE item_type = ? AND item_id = ?",
+        (item_type, item_id)).fetchone()
+    if row is None:
+        return None
+    return row[0], fts_rowid(row[1], row[0], item_type, bool(row[2]))
+
+
 def _stored_body(item_type: str, item_id: int) -> str | None:
     """A document's indexed body, or None if it is not indexed."""
     if is_postgres():
@@ -631,9 +673,9 @@ def _stored_body(item_type: str, item_id: int) -> str | None:
             "SELECT body FROM search_document WHERE item_type = %s AND item_id = %s",
             (item_type, item_id)).fetchone()
     else:
-        row = database.execute_sql(
-            "SELECT f.body FROM search_document d JOIN search_fts f ON f.rowid = d.id "
-            "WHERE d.item_type = ? AND d.item_id = ?", (item_type, item_id)).fetchone()
+        found = _sqlite_document(item_type, item_id)
+        row = found and database.execute_sql("SELECT body FROM search_fts WHERE rowid = ?",
+                                             (found[1],)).fetchone()
     return None if row is None else row[0]
 
 
@@ -650,20 +692,20 @@ def write_document(doc: Document) -> None:
         _write_pg_document(doc, values)
         return
     # SELECT, then INSERT or UPDATE: an upsert with RETURNING costs several times more here.
-    row = database.execute_sql("SELECT id FROM search_document WHERE item_type = ? "
-                               "AND item_id = ?", (doc.item_type, doc.item_id)).fetchone()
-    if row is None:
+    found = _sqlite_document(doc.item_type, doc.item_id)
+    if found is None:
         doc_id = database.execute_sql(
             f"INSERT INTO search_document ({', '.join(_DOC_COLUMNS)}) "
             f"VALUES ({', '.join(['?'] * len(_DOC_COLUMNS))})", values).lastrowid
     else:
-        doc_id = row[0]
+        doc_id, old_rowid = found
         database.execute_sql(
             f"UPDATE search_document SET {', '.join(f'{c} = ?' for c in _DOC_COLUMNS)} "
             "WHERE id = ?", (*values, doc_id))
-        database.execute_sql("DELETE FROM search_fts WHERE rowid = ?", (doc_id,))
+        database.execute_sql("DELETE FROM search_fts WHERE rowid = ?", (old_rowid,))
     database.execute_sql("INSERT INTO search_fts (rowid, title, body, tags) VALUES (?, ?, ?, ?)",
-                         (doc_id, doc.title, doc.body, doc.tags))
+                         (fts_rowid(doc.user_id, doc_id, doc.item_type, doc.deleted),
+                          doc.title, doc.body, doc.tags))
 
 
 def _write_pg_document(doc: Document, values: list) -> None:
@@ -705,19 +747,27 @@ def index_item(item_type: str, item: Any, *, store=None) -> None:
 
 
 def mark_deleted(item_type: str, item: Any) -> None:
-    """Flag an item's document as in the trash (its text stays, for a restore)."""
+    """Flag an item's document as in the trash (its text stays, for a restore). On SQLite
+    its ``search_fts`` row moves to the rowid with the trash bit set."""
+    found = None if is_postgres() else _sqlite_document(item_type, item.id)
     database.execute_sql(
         f"UPDATE search_document SET deleted = {database.param}, updated_at = {database.param} "
         f"WHERE item_type = {database.param} AND item_id = {database.param}",
         (True, item.updated_at, item_type, item.id))
+    if found is not None and not found[1] & _TRASH_BIT:
+        database.execute_sql(
+            "INSERT INTO search_fts (rowid, title, body, tags) "
+            "SELECT ?, title, body, tags FROM search_fts WHERE rowid = ?",
+            (found[1] | _TRASH_BIT, found[1]))
+        database.execute_sql("DELETE FROM search_fts WHERE rowid = ?", (found[1],))
 
 
 def remove_item(item_type: str, item_id: int) -> None:
     """Drop an item's document from the index."""
     if not is_postgres():
-        database.execute_sql(
-            "DELETE FROM search_fts WHERE rowid IN (SELECT id FROM search_document "
-            "WHERE item_type = ? AND item_id = ?)", (item_type, item_id))
+        found = _sqlite_document(item_type, item_id)
+        if found is not None:
+            database.execute_sql("DELETE FROM search_fts WHERE rowid = ?", (found[1],))
     database.execute_sql(
         f"DELETE FROM search_document WHERE item_type = {database.param} "
         f"AND item_id = {database.param}", (item_type, item_id))
@@ -871,16 +921,12 @@ class _Filters:
     params: list
 
 
-def _filters(user_id: int, query: ParsedQuery, *, with_types: bool = True) -> _Filters:
+def _attribute_filters(user_id: int, query: ParsedQuery) -> _Filters:
+    """The query's filters on a document's attributes (flags, status, dates, tags), as SQL
+    on ``search_document d``; not the user, the trash or the type."""
     p = database.param
-    sql = [f"d.user_id = {p}", f"d.deleted = {p}"]
-    params: list = [user_id, False]
-    if with_types and query.types:
-        sql.append(f"d.item_type IN ({', '.join([p] * len(query.types))})")
-        params += query.types
-    if with_types and query.not_types:
-        sql.append(f"d.item_type NOT IN ({', '.join([p] * len(query.not_types))})")
-        params += query.not_types
+    sql: list[str] = []
+    params: list = []
     for flag, value in query.flags:
         sql.append(f"d.is_{flag} = {p}")
         params.append(value)
@@ -909,56 +955,193 @@ def _filters(user_id: int, query: ParsedQuery, *, with_types: bool = True) -> _F
     return _Filters(sql, params)
 
 
+def _filters(user_id: int, query: ParsedQuery, types: Iterable[str] | None = None) -> _Filters:
+    """Every filter as SQL on ``search_document d``: the user's live documents, of
+    ``types`` when given, passing the query's attribute filters."""
+    p = database.param
+    sql = [f"d.user_id = {p}", f"d.deleted = {p}"]
+    params: list = [user_id, False]
+    if types is not None:
+        types = list(types)
+        sql.append(f"d.item_type IN ({', '.join([p] * len(types))})" if types else "1 = 0")
+        params += types
+    attributes = _attribute_filters(user_id, query)
+    return _Filters(sql + attributes.sql, params + attributes.params)
+
+
 @dataclasses.dataclass
-class _Candidates:
-    rows: list[tuple[int, str, float]]  # (document id, type, score: higher is better)
+class _Ranked:
+    """One page of a ranked search: ``rows`` are the page's results (without tags)."""
+
+    rows: list[dict]
+    facets: Counter
     approximate: bool = False
     reason: str | None = None
 
 
-def _sqlite_candidates(match: str, filters: _Filters, cap: int,
-                       budget: float) -> _Candidates:
-    """The matches passing the filters with their bm25 scores, newest rowids first, at most
-    ``cap`` of them; past the time budget, those found so far."""
-    weights = ", ".join(str(w) for w in BM25_WEIGHTS)
-    sql = (f"SELECT search_fts.rowid, d.item_type, bm25(search_fts, {weights}) "
-           "FROM search_fts JOIN search_document d ON d.id = search_fts.rowid "
-           f"WHERE search_fts MATCH ? AND {' AND '.join(filters.sql)} "
-           "ORDER BY search_fts.rowid DESC")
-    conn = database.connection()
-    deadline = time.perf_counter() + budget
-    expired = False
+class _Budget:
+    """A deadline for SQLite statements: a progress handler interrupts a statement that
+    runs past it, and ``expired`` tells that this, not an error, stopped it."""
 
-    def check_budget() -> int:
-        nonlocal expired
-        expired = time.perf_counter() > deadline
-        return 1 if expired else 0
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.deadline = time.perf_counter() + seconds
+        self.expired = False
+        self.conn = database.connection()
 
-    rows: list[tuple[int, str, float]] = []
-    conn.set_progress_handler(check_budget, PROGRESS_STEPS)
-    try:
-        cursor = conn.execute(sql, [match, *filters.params])
-        while len(rows) <= cap:
-            chunk = cursor.fetchmany(512)
-            if not chunk:
-                break
-            rows.extend((r[0], r[1], -r[2]) for r in chunk)
-        cursor.close()
-    except sqlite3.OperationalError:
-        if not expired:
-            raise
-    finally:
-        conn.set_progress_handler(None, 0)
-    if expired:
-        return _Candidates(rows[:cap], True, f"the search stopped after {budget:g} s and "
-                           f"ranked the {min(len(rows), cap)} most recent matches it found")
-    if len(rows) > cap:
-        return _Candidates(rows[:cap], True, f"more than {cap} items match; only the "
-                           f"{cap} most recent were ranked")
-    return _Candidates(rows)
+    def _check(self) -> int:
+        self.expired = time.perf_counter() > self.deadline
+        return 1 if self.expired else 0
+
+    def __enter__(self):
+        self.conn.set_progress_handler(self._check, PROGRESS_STEPS)
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.conn.set_progress_handler(None, 0)
+        return exc_type is sqlite3.OperationalError and self.expired
 
 
-def _pg_candidates(tsquery: tuple[str, list], filters: _Filters, cap: int) -> _Candidates:
+#: The columns of a result row from ``search_fts`` joined to ``search_document d`` and
+#: ``bookmark b`` (see :func:`_result`); ``?`` are the highlight markers.
+#: A result's tags as JSON ``[[id, name, color, name_key], ...]`` (SQLite, PostgreSQL).
+_TAGS_SQL = ("(SELECT {aggregate}({array}(t.id, t.name, t.color, t.name_key)) "
+             "FROM item_tag it JOIN tag t ON t.id = it.tag_id WHERE it.item_type = d.item_type "
+             "AND it.item_id = d.item_id AND t.user_id = d.user_id)")
+#: The columns of a result row from ``search_fts`` joined to ``search_document d`` and
+#: ``bookmark b`` (see :func:`_result`); ``?`` are the highlight markers.
+_SQLITE_ATTRIBUTES = ("d.item_type, d.item_id, d.title, d.created_at, d.updated_at, b.url, "
+                      + _TAGS_SQL.format(aggregate="json_group_array", array="json_array"))
+_SQLITE_RESULT_COLUMNS = (
+    f"search_fts.rowid, snippet(search_fts, 1, ?, ?, '…', {SNIPPET_TOKENS}), "
+    f"highlight(search_fts, 0, ?, ?), {_SQLITE_ATTRIBUTES}")
+_SQLITE_RESULT_JOIN = (
+    f"JOIN search_document d ON d.id = {_DOC_ID_SQL} AND d.user_id = ? "
+    "LEFT JOIN bookmark b ON d.item_type = 'bookmark' AND b.id = d.item_id")
+_MARKERS = [_OPEN, _CLOSE, _OPEN, _CLOSE]
+
+
+def _result(row: tuple, score: float) -> dict:
+    """A result from a row of (document key, snippet or start of the body, highlighted title
+    or None, type, id, title, created, updated, bookmark URL, tags as JSON)."""
+    _, body, title_marked, item_type, item_id, title, created, updated, url, tags = row[:10]
+    if isinstance(tags, str):
+        tags = json.loads(tags)
+    result = {"type": item_type, "id": item_id, "title": title,
+              "title_html": _mark(title_marked) if title_marked else html.escape(title),
+              "snippet": _mark(body) if _OPEN in (body or "") else _plain(body),
+              "score": round(score, 6),
+              "tags": [{"id": t[0], "name": t[1], "color": t[2]}
+                       for t in sorted(tags or (), key=lambda t: t[3])],
+              "created_at": iso_time(created), "updated_at": iso_time(updated)}
+    if item_type == "bookmark":
+        result["url"] = result["link"] = url or ""
+    else:
+        result["link"] = f"/{item_type}s#{item_type}-{item_id}"
+    return result
+
+
+def _sqlite_ranked(user_id: int, query: ParsedQuery, match: str, wanted: set[str],
+                   limit: int, offset: int, cap: int, budget: float) -> _Ranked:
+    """A ranked page on SQLite, from statements that FTS5 answers from its own index:
+
+    1. how many of the user's live documents match, per type, counting at most ``cap + 1``
+       (a walk along FTS5's rowid order, no ranking): the facets and the total;
+    2. only when more than ``cap`` match: the rowids of the newest ``cap`` matches, the
+       facets among them, and where ranking stops;
+    3. the page: FTS5's own ``ORDER BY rank`` over those matches of the wanted types, with
+       snippets and the attributes joined for the page's rows only.
+
+    Filters on attributes (``is:``, ``status:``, dates, tags) join ``search_document`` for
+    every match. Each statement has the time budget: past it, the newest matches found so
+    far are ranked, and should the ranking run out of time too, they are listed unranked."""
+    low, high = user_rowids(user_id)
+    attributes = _attribute_filters(user_id, query)
+    join, join_params = "", []
+    if attributes.sql:
+        join = f"JOIN search_document d ON d.id = {_DOC_ID_SQL} AND d.user_id = ?"
+        join_params = [user_id]
+
+    def where(first: int, types: str = "") -> tuple[str, list]:
+        sql = ("search_fts MATCH ? AND search_fts.rowid BETWEEN ? AND ? "
+               f"AND (search_fts.rowid & {_TRASH_BIT}) = 0{types}"
+               + "".join(f" AND {clause}" for clause in attributes.sql))
+        return sql, [match, first, high, *attributes.params]
+
+    def newest_first(count: int, clause: str, clause_params: list, timer: _Budget) -> list[int]:
+        found: list[int] = []
+        with timer:
+            cursor = timer.conn.execute(
+                f"SELECT search_fts.rowid FROM search_fts {join} WHERE {clause} "
+                "ORDER BY search_fts.rowid DESC LIMIT ?", [*join_params, *clause_params, count])
+            while chunk := cursor.fetchmany(1024):
+                found.extend(r[0] for r in chunk)
+        return found
+
+    clause, clause_params = where(low)
+    with _Budget(budget) as timer:
+        counted = dict(timer.conn.execute(
+            f"SELECT rowid & {_TYPE_MASK}, count(*) FROM (SELECT search_fts.rowid AS rowid "
+            f"FROM search_fts {join} WHERE {clause} LIMIT ?) GROUP BY 1",
+            [*join_params, *clause_params, cap + 1]).fetchall())
+    approximate, reason, newest = False, None, None
+    if timer.expired or sum(counted.values()) > cap:
+        again = _Budget(budget)
+        newest = newest_first(cap, clause, clause_params, again)
+        approximate = True
+        if timer.expired or again.expired:
+            reason = (f"the search stopped after {budget:g} s and ranked the "
+                      f"{len(newest)} most recent matches it found")
+        else:
+            reason = f"more than {cap} items match; only the {cap} most recent were ranked"
+        counted = Counter(r & _TYPE_MASK for r in newest)
+    facets = Counter({INDEXED_TYPES[code]: n for code, n in counted.items()})
+    if sum(facets[t] for t in wanted) <= offset:
+        return _Ranked([], facets, approximate, reason)
+    codes = sorted(TYPE_CODES[t] for t in wanted)
+    types = (f" AND (search_fts.rowid & {_TYPE_MASK}) IN ({', '.join(map(str, codes))})"
+             if len(codes) < len(INDEXED_TYPES) else "")
+    clause, clause_params = where(newest[-1] if newest else low, types)
+    rows: list[dict] = []
+    with _Budget(budget) as timer:
+        cursor = timer.conn.execute(
+            f"SELECT {_SQLITE_RESULT_COLUMNS}, rank FROM search_fts {_SQLITE_RESULT_JOIN} "
+            f"WHERE {clause} ORDER BY rank LIMIT ? OFFSET ?",
+            [*_MARKERS, user_id, *clause_params, limit, offset])
+        rows = [_result(row, -row[-1]) for row in cursor.fetchall()]
+    if timer.expired:  # list the newest matches, by date
+        if newest is None:
+            newest = newest_first(offset + limit, clause, clause_params, _Budget(budget))
+        page = [r for r in newest if INDEXED_TYPES[r & _TYPE_MASK] in wanted]
+        rows = _sqlite_rows(user_id, page[offset:offset + limit], match)
+        approximate = True
+        reason = (f"the search stopped after {budget:g} s: the newest matches are listed "
+                  "by date, not ranked")
+    return _Ranked(rows, facets, approximate, reason)
+
+
+def _sqlite_rows(user_id: int, rowids: list[int], match: str | None) -> list[dict]:
+    """Results (score 0) for ``search_fts`` rows, in the order given; snippets around the
+    matches of ``match``, or the start of the text when it is None."""
+    if not rowids:
+        return []
+    marks = ", ".join("?" * len(rowids))
+    if match is None:
+        sql = (f"SELECT search_fts.rowid, substr(search_fts.body, 1, 400), NULL, "
+               f"{_SQLITE_ATTRIBUTES} FROM search_fts {_SQLITE_RESULT_JOIN} "
+               f"WHERE search_fts.rowid IN ({marks})")
+        params = [user_id, *rowids]
+    else:
+        sql = (f"SELECT {_SQLITE_RESULT_COLUMNS} FROM search_fts {_SQLITE_RESULT_JOIN} "
+               f"WHERE search_fts MATCH ? AND search_fts.rowid IN ({marks})")
+        params = [*_MARKERS, user_id, match, *rowids]
+    found = {row[0]: _result(row, 0.0) for row in database.execute_sql(sql, params)}
+    return [found[r] for r in rowids if r in found]
+
+
+def _pg_candidates(tsquery: tuple[str, list], filters: _Filters, cap: int) -> _Ranked:
+    """The newest ``cap`` matches on PostgreSQL with their ``ts_rank`` (rows of (document
+    id, type, score) in ``rows``; the page is cut from them by the caller)."""
     expression, params = tsquery
     sql = ("SELECT d.id, d.item_type, ts_rank('{0.1, 0.2, 0.4, 1.0}', d.tsv, q.q) "
            f"FROM search_document d, (SELECT {expression} AS q) q "
@@ -966,38 +1149,40 @@ def _pg_candidates(tsquery: tuple[str, list], filters: _Filters, cap: int) -> _C
            "ORDER BY d.id DESC LIMIT %s")
     rows = database.execute_sql(sql, [*params, *filters.params, cap + 1]).fetchall()
     rows = [(r[0], r[1], float(r[2])) for r in rows]
+    facets = Counter(row[1] for row in rows[:cap])
     if len(rows) > cap:
-        return _Candidates(rows[:cap], True, f"more than {cap} items match; only the "
-                           f"{cap} most recent were ranked")
-    return _Candidates(rows)
+        return _Ranked(rows[:cap], facets, True, f"more than {cap} items match; only the "
+                       f"{cap} most recent were ranked")
+    return _Ranked(rows, facets)
 
 
-def _exclusion(filters: _Filters, exclude: str | tuple[str, list] | None) -> tuple[str, list]:
+def _exclusion(user_id: int, filters: _Filters,
+               exclude: str | tuple[str, list] | None) -> tuple[str, list]:
     """The WHERE clause of a filter-only query, with the terms to exclude."""
     sql, params = list(filters.sql), list(filters.params)
     if isinstance(exclude, str):
-        sql.append("d.id NOT IN (SELECT rowid FROM search_fts WHERE search_fts MATCH ?)")
-        params.append(exclude)
+        sql.append(f"d.id NOT IN (SELECT {_DOC_ID_SQL} FROM search_fts WHERE search_fts "
+                   "MATCH ? AND search_fts.rowid BETWEEN ? AND ?)")
+        params += [exclude, *user_rowids(user_id)]
     elif exclude is not None:
         sql.append(f"NOT d.tsv @@ {exclude[0]}")
         params += exclude[1]
     return " AND ".join(sql), params
 
 
-def _recent_page(filters: _Filters, exclude, limit: int,
-                 offset: int) -> list[tuple[int, str, float]]:
-    """Filter-only queries: a page of the newest matching documents (score 0)."""
-    where, params = _exclusion(filters, exclude)
-    rows = database.execute_sql(
+def _recent_page(user_id: int, filters: _Filters, exclude, limit: int,
+                 offset: int) -> list[tuple[int, str]]:
+    """Filter-only queries: a page of the newest matching documents (id, type)."""
+    where, params = _exclusion(user_id, filters, exclude)
+    return database.execute_sql(
         f"SELECT d.id, d.item_type FROM search_document d WHERE {where} "
         f"ORDER BY d.updated_at DESC, d.id DESC LIMIT {database.param} OFFSET {database.param}",
         [*params, limit, offset]).fetchall()
-    return [(r[0], r[1], 0.0) for r in rows]
 
 
-def _recent_counts(filters: _Filters, exclude) -> Counter:
+def _recent_counts(user_id: int, filters: _Filters, exclude) -> Counter:
     """Filter-only queries: how many documents match, per type."""
-    where, params = _exclusion(filters, exclude)
+    where, params = _exclusion(user_id, filters, exclude)
     return Counter({row[0]: row[1] for row in database.execute_sql(
         f"SELECT d.item_type, COUNT(*) FROM search_document d WHERE {where} "
         "GROUP BY d.item_type", params).fetchall()})
@@ -1014,85 +1199,35 @@ def _plain(text: str | None, length: int = 200) -> str:
     return html.escape(text[:length] + ("…" if len(text) > length else ""))
 
 
-def _details(ids: list[int], match: str | tuple[str, list] | None) -> dict[int, dict]:
-    """Title (highlighted), snippet, type and times of the page's documents. ``match`` is the
-    engine's query (for its snippets), or None (no words: the start of the text)."""
+def _pg_rows(ids: list[int], scores: dict[int, float],
+             match: tuple[str, list] | None) -> list[dict]:
+    """Results for PostgreSQL documents, in the order given: title (highlighted), snippet,
+    type, times and, for bookmarks, the URL. ``match`` is the tsquery (for the snippets), or
+    None (no words: the start of the text)."""
     if not ids:
-        return {}
-    p = database.param
-    marks = ", ".join([p] * len(ids))
-    if is_postgres():
-        if match is None:
-            sql = ("SELECT d.id, d.item_type, d.item_id, d.title, left(d.body, 400), NULL, "
-                   f"d.created_at, d.updated_at FROM search_document d WHERE d.id IN ({marks})")
-            params: list = list(ids)
-        else:
-            options = (f"StartSel={_OPEN}, StopSel={_CLOSE}, MaxWords=30, MinWords=12, "
-                       "MaxFragments=1, FragmentDelimiter=\" … \"")
-            sql = ("SELECT d.id, d.item_type, d.item_id, d.title, "
-                   f"ts_headline('{PG_CONFIG}', left(d.body, 100000), q.q, %s), "
-                   f"ts_headline('{PG_CONFIG}', d.title, q.q, %s), "
-                   "d.created_at, d.updated_at "
-                   f"FROM search_document d, (SELECT {match[0]} AS q) q "
-                   f"WHERE d.id IN ({marks})")
-            params = [options, f"StartSel={_OPEN}, StopSel={_CLOSE}, HighlightAll=true",
-                      *match[1], *ids]
-        rows = database.execute_sql(sql, params).fetchall()
-    elif match is None:
-        rows = database.execute_sql(
-            "SELECT d.id, d.item_type, d.item_id, d.title, substr(f.body, 1, 400), NULL, "
-            "d.created_at, d.updated_at FROM search_document d "
-            f"JOIN search_fts f ON f.rowid = d.id WHERE d.id IN ({marks})", ids).fetchall()
+        return []
+    marks = ", ".join(["%s"] * len(ids))
+    columns = ("d.id, {body}, {title}, d.item_type, d.item_id, d.title, d.created_at, "
+               "d.updated_at, b.url, "
+               + _TAGS_SQL.format(aggregate="json_agg", array="json_build_array"))
+    joins = "LEFT JOIN bookmark b ON d.item_type = 'bookmark' AND b.id = d.item_id"
+    if match is None:
+        sql = (f"SELECT {columns.format(body='left(d.body, 400)', title='NULL')} "
+               f"FROM search_document d {joins} WHERE d.id IN ({marks})")
+        params: list = list(ids)
     else:
-        rows = database.execute_sql(
-            "SELECT d.id, d.item_type, d.item_id, d.title, "
-            f"snippet(search_fts, 1, ?, ?, '…', {SNIPPET_TOKENS}), "
-            "highlight(search_fts, 0, ?, ?), d.created_at, d.updated_at "
-            "FROM search_fts JOIN search_document d ON d.id = search_fts.rowid "
-            f"WHERE search_fts MATCH ? AND search_fts.rowid IN ({marks})",
-            [_OPEN, _CLOSE, _OPEN, _CLOSE, match, *ids]).fetchall()
-    out = {}
-    for doc_id, item_type, item_id, title, body, title_marked, created, updated in rows:
-        snippet = _mark(body) if match is not None else _plain(body)
-        if match is not None and _OPEN not in (body or ""):
-            snippet = _plain(body)
-        out[doc_id] = {
-            "type": item_type, "id": item_id, "title": title,
-            "title_html": _mark(title_marked) if title_marked else html.escape(title),
-            "snippet": snippet, "created_at": iso_time(created), "updated_at": iso_time(updated),
-        }
-    return out
-
-
-def _decorate(user_id: int, results: list[dict]) -> None:
-    """Add each result's tags (and, for bookmarks, the URL) and a link to show it."""
-    by_type: dict[str, list[int]] = {}
-    for r in results:
-        by_type.setdefault(r["type"], []).append(r["id"])
-    tags: dict[tuple[str, int], list[dict]] = {}
-    p = database.param
-    for item_type, ids in by_type.items():
-        cursor = database.execute_sql(
-            "SELECT it.item_id, t.id, t.name, t.color FROM item_tag it "
-            f"JOIN tag t ON t.id = it.tag_id WHERE t.user_id = {p} AND it.item_type = {p} "
-            f"AND it.item_id IN ({', '.join([p] * len(ids))}) ORDER BY t.name_key",
-            (user_id, item_type, *ids))
-        for item_id, tag_id, name, color in cursor.fetchall():
-            tags.setdefault((item_type, item_id), []).append(
-                {"id": tag_id, "name": name, "color": color})
-    urls = {}
-    if by_type.get("bookmark"):
-        ids = by_type["bookmark"]
-        urls = dict(database.execute_sql(
-            f"SELECT id, url FROM bookmark WHERE id IN ({', '.join([p] * len(ids))})",
-            ids).fetchall())
-    for r in results:
-        r["tags"] = tags.get((r["type"], r["id"]), [])
-        if r["type"] == "bookmark":
-            r["url"] = urls.get(r["id"], "")
-            r["link"] = r["url"]
-        else:
-            r["link"] = f"/{r['type']}s#{r['type']}-{r['id']}"
+        options = (f"StartSel={_OPEN}, StopSel={_CLOSE}, MaxWords=30, MinWords=12, "
+                   "MaxFragments=1, FragmentDelimiter=\" … \"")
+        body = f"ts_headline('{PG_CONFIG}', left(d.body, 100000), q.q, %s)"
+        title = f"ts_headline('{PG_CONFIG}', d.title, q.q, %s)"
+        sql = (f"SELECT {columns.format(body=body, title=title)} "
+               f"FROM search_document d CROSS JOIN (SELECT {match[0]} AS q) q {joins} "
+               f"WHERE d.id IN ({marks})")
+        params = [options, f"StartSel={_OPEN}, StopSel={_CLOSE}, HighlightAll=true",
+                  *match[1], *ids]
+    found = {row[0]: _result(row, scores.get(row[0], 0.0))
+             for row in database.execute_sql(sql, params).fetchall()}
+    return [found[i] for i in ids if i in found]
 
 
 def search(user_id: int, query: ParsedQuery | str, *, types: Iterable[str] = (),
@@ -1120,46 +1255,45 @@ def search(user_id: int, query: ParsedQuery | str, *, types: Iterable[str] = (),
     if query.is_empty:
         answer["took_ms"] = _ms(started)
         return answer
-    filters = _filters(user_id, query, with_types=False)
     pg = is_postgres()
     positive, negative = query.positive, query.negative
-    match: str | tuple[str, list] | None = None
     try:
-        with database.atomic():
+        # A read: on SQLite a deferred transaction (one snapshot, no write lock).
+        with database.atomic() if pg else database.atomic(lock_type="DEFERRED"):
             if pg:
                 database.execute_sql(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
-            if positive:
-                match = pg_tsquery(query.terms) if pg else fts_match(query.terms)
-                candidates = (_pg_candidates(match, filters, rank_cap) if pg else
-                              _sqlite_candidates(match, filters, rank_cap, time_budget))
-                facets = Counter(row[1] for row in candidates.rows)
-                ranked = sorted((r for r in candidates.rows if r[1] in wanted),
-                                key=lambda r: (-r[2], -r[0]))
-                total = len(ranked)
-                page = ranked[offset:offset + limit]
-                answer.update(approximate=candidates.approximate, reason=candidates.reason)
+            if positive and not pg:
+                ranked = _sqlite_ranked(user_id, query, fts_match(query.terms), wanted, limit,
+                                        offset, rank_cap, time_budget)
+                results, facets = ranked.rows, ranked.facets
+                answer.update(approximate=ranked.approximate, reason=ranked.reason)
+            elif positive:
+                match = pg_tsquery(query.terms)
+                ranked = _pg_candidates(match, _filters(user_id, query), rank_cap)
+                facets = ranked.facets
+                order = sorted((r for r in ranked.rows if r[1] in wanted),
+                               key=lambda r: (-r[2], -r[0]))[offset:offset + limit]
+                results = _pg_rows([r[0] for r in order], {r[0]: r[2] for r in order}, match)
+                answer.update(approximate=ranked.approximate, reason=ranked.reason)
             else:
                 exclude = None
                 if negative:
                     exclude = pg_tsquery(negative) if pg else fts_match(negative)
-                type_filter = _filters(user_id, ParsedQuery(types=tuple(
-                    t for t in INDEXED_TYPES if t in wanted)))
-                scoped = _Filters(filters.sql + type_filter.sql[2:],
-                                  filters.params + type_filter.params[2:])
-                page = _recent_page(scoped, exclude, limit, offset) if wanted else []
-                facets = _recent_counts(filters, exclude)
-                total = sum(n for t, n in facets.items() if t in wanted)
-            details = _details([r[0] for r in page], match)
+                selected = [t for t in INDEXED_TYPES if t in wanted]
+                page = (_recent_page(user_id, _filters(user_id, query, selected), exclude,
+                                     limit, offset) if selected else [])
+                facets = _recent_counts(user_id, _filters(user_id, query), exclude)
+                if pg:
+                    results = _pg_rows([r[0] for r in page], {}, None)
+                else:
+                    results = _sqlite_rows(user_id, [fts_rowid(user_id, doc_id, item_type, False)
+                                                     for doc_id, item_type in page], None)
     except peewee.OperationalError as exc:
         if pg and "statement timeout" in str(exc):
             raise SearchTimeout("The search took too long; add words to narrow it.") from exc
         raise
-    results = []
-    for doc_id, _, score in page:
-        if doc_id in details:
-            results.append({**details[doc_id], "score": round(score, 6)})
-    _decorate(user_id, results)
-    answer.update(results=results, total=total,
+    answer.update(results=results,
+                  total=sum(n for t, n in facets.items() if t in wanted),
                   facets={t: facets.get(t, 0) for t in INDEXED_TYPES})
     answer["took_ms"] = _ms(started)
     return answer
@@ -1200,24 +1334,32 @@ def cache_key(cache, user_id: int, query: ParsedQuery, types: Iterable[str], lim
     return f"search:{user_id}:{generation}:{digest}"
 
 
-def cached_search(cache, user_id: int, text: Any, *, types: Iterable[str] = (),
-                  limit: int = DEFAULT_LIMIT, offset: int = 0, ttl: float = CACHE_TTL,
-                  **options) -> tuple[dict, bool]:
-    """:func:`search` through the cache capability; returns ``(answer, hit)``. ``text`` is
-    a query string or a :class:`ParsedQuery`.
+def cached_search_json(cache, user_id: int, text: Any, *, types: Iterable[str] = (),
+                       limit: int = DEFAULT_LIMIT, offset: int = 0, ttl: float = CACHE_TTL,
+                       **options) -> tuple[str, bool]:
+    """:func:`search` through the cache capability, as JSON text (a JSON object); returns
+    ``(text, hit)``. ``text`` is a query string or a :class:`ParsedQuery`.
 
-    The generation is read before the search runs, so an answer stored under it is never
-    older than the last invalidation it was read after."""
+    The cache keeps the answer serialized, so a hit is sent as it is, without decoding and
+    encoding it again. The generation is read before the search runs, so an answer stored
+    under it is never older than the last invalidation it was read after."""
     query = text if isinstance(text, ParsedQuery) else parse_query(text)
     types = tuple(types)
     limit, offset = check_paging(limit, offset)
     key = cache_key(cache, user_id, query, types, limit, offset)
-    answer = cache.get(key)
-    if answer is not None:
-        return answer, True
+    body = cache.get(key)
+    if isinstance(body, str):
+        return body, True
     answer = search(user_id, query, types=types, limit=limit, offset=offset, **options)
-    cache.set(key, answer, ttl)
-    return answer, False
+    body = json.dumps(answer, ensure_ascii=False, separators=(",", ":"))
+    cache.set(key, body, ttl)
+    return body, False
+
+
+def cached_search(cache, user_id: int, text: Any, **options) -> tuple[dict, bool]:
+    """:func:`cached_search_json`, decoded: ``(answer, hit)``."""
+    body, hit = cached_search_json(cache, user_id, text, **options)
+    return json.loads(body), hit
 
 
 # --------------------------------------------------------------------------- saved searches
