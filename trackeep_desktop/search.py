@@ -708,26 +708,38 @@ def write_document(doc: Document) -> None:
                           doc.title, doc.body, doc.tags))
 
 
+#: Bodies up to this many characters cannot overflow a tsvector (1 MB): a character is at
+#: most 4 bytes of UTF-8, and each word of the text costs at most 5 times its bytes in a
+#: tsvector (4-byte entry, padding and a 2-byte position for a 1-letter word and its space).
+_PG_SAFE_BODY_CHARS = 32_000
+
+
 def _write_pg_document(doc: Document, values: list) -> None:
     """The PostgreSQL upsert. A tsvector holds at most 1 MB: a body whose words overflow it
     (a large CSV of distinct numbers, say) is indexed by its first half, then quarter...,
-    each try in a savepoint so the failed one does not abort the write's transaction."""
+    each try in a savepoint so the failed one does not abort the write's transaction (only
+    for bodies long enough to overflow: a savepoint costs two more round trips)."""
     config = PG_CONFIG
+    sql = (f"INSERT INTO search_document ({', '.join(_DOC_COLUMNS)}, body, tags, tsv) "
+           f"VALUES ({', '.join(['%s'] * len(_DOC_COLUMNS))}, %s, %s, "
+           f"setweight(to_tsvector('{config}', %s), 'A') || "
+           f"setweight(to_tsvector('{config}', %s), 'A') || "
+           f"setweight(to_tsvector('{config}', %s), 'B')) "
+           "ON CONFLICT (item_type, item_id) DO UPDATE SET "
+           + ", ".join(f"{c} = EXCLUDED.{c}" for c in (*_DOC_COLUMNS, "body", "tags", "tsv")))
+
+    def params(body: str) -> tuple:
+        return (*values, doc.body, doc.tags, _pg_words(doc.title), _pg_words(doc.tags),
+                _pg_words(body))
+
     body = doc.body
+    if len(body) <= _PG_SAFE_BODY_CHARS:
+        database.execute_sql(sql, params(body))
+        return
     while True:
         try:
             with database.atomic():
-                database.execute_sql(
-                    f"INSERT INTO search_document ({', '.join(_DOC_COLUMNS)}, body, tags, tsv) "
-                    f"VALUES ({', '.join(['%s'] * len(_DOC_COLUMNS))}, %s, %s, "
-                    f"setweight(to_tsvector('{config}', %s), 'A') || "
-                    f"setweight(to_tsvector('{config}', %s), 'A') || "
-                    f"setweight(to_tsvector('{config}', %s), 'B')) "
-                    "ON CONFLICT (item_type, item_id) DO UPDATE SET "
-                    + ", ".join(f"{c} = EXCLUDED.{c}"
-                                for c in (*_DOC_COLUMNS, "body", "tags", "tsv")),
-                    (*values, doc.body, doc.tags, _pg_words(doc.title), _pg_words(doc.tags),
-                     _pg_words(body)))
+                database.execute_sql(sql, params(body))
             return
         except peewee.OperationalError as exc:
             if "too long for tsvector" not in str(exc) or len(body) < 1000:
@@ -1026,7 +1038,7 @@ def _result(row: tuple, score: float) -> dict:
     or None, type, id, title, created, updated, bookmark URL, tags as JSON)."""
     _, body, title_marked, item_type, item_id, title, created, updated, url, tags = row[:10]
     if isinstance(tags, str):
-        tags = json.loads(tags)
+        tags = json.loads(tags) if tags != "[]" else ()
     result = {"type": item_type, "id": item_id, "title": title,
               "title_html": _mark(title_marked) if title_marked else html.escape(title),
               "snippet": _mark(body) if _OPEN in (body or "") else _plain(body),
@@ -1139,21 +1151,43 @@ def _sqlite_rows(user_id: int, rowids: list[int], match: str | None) -> list[dic
     return [found[r] for r in rowids if r in found]
 
 
-def _pg_candidates(tsquery: tuple[str, list], filters: _Filters, cap: int) -> _Ranked:
-    """The newest ``cap`` matches on PostgreSQL with their ``ts_rank`` (rows of (document
-    id, type, score) in ``rows``; the page is cut from them by the caller)."""
-    expression, params = tsquery
-    sql = ("SELECT d.id, d.item_type, ts_rank('{0.1, 0.2, 0.4, 1.0}', d.tsv, q.q) "
-           f"FROM search_document d, (SELECT {expression} AS q) q "
-           f"WHERE d.tsv @@ q.q AND {' AND '.join(filters.sql)} "
-           "ORDER BY d.id DESC LIMIT %s")
-    rows = database.execute_sql(sql, [*params, *filters.params, cap + 1]).fetchall()
-    rows = [(r[0], r[1], float(r[2])) for r in rows]
-    facets = Counter(row[1] for row in rows[:cap])
-    if len(rows) > cap:
-        return _Ranked(rows[:cap], facets, True, f"more than {cap} items match; only the "
-                       f"{cap} most recent were ranked")
-    return _Ranked(rows, facets)
+def _pg_ranked(user_id: int, query: ParsedQuery, tsquery: tuple[str, list], wanted: set[str],
+               limit: int, offset: int, cap: int) -> _Ranked:
+    """A ranked page on PostgreSQL, in the steps of :func:`_sqlite_ranked`: count the matches
+    per type (at most ``cap + 1``); past the cap, find the newest ``cap``; then rank with
+    ``ts_rank`` in the database and fetch headlines for the page only. The statement
+    timeout, not a time budget, bounds each step."""
+    expression, tsquery_params = tsquery
+    filters = _filters(user_id, query)
+    source = (f"FROM search_document d, (SELECT {expression} AS q) q "
+              f"WHERE d.tsv @@ q.q AND {' AND '.join(filters.sql)}")
+    params = [*tsquery_params, *filters.params]
+    counted = dict(database.execute_sql(
+        f"SELECT item_type, count(*) FROM (SELECT d.item_type {source} LIMIT %s) m "
+        "GROUP BY item_type", [*params, cap + 1]).fetchall())
+    approximate, reason, first = False, None, None
+    if sum(counted.values()) > cap:
+        newest = database.execute_sql(f"SELECT d.id, d.item_type {source} "
+                                      "ORDER BY d.id DESC LIMIT %s", [*params, cap]).fetchall()
+        counted = Counter(item_type for _, item_type in newest)
+        first = newest[-1][0]
+        approximate = True
+        reason = f"more than {cap} items match; only the {cap} most recent were ranked"
+    facets = Counter(counted)
+    selected = [t for t in INDEXED_TYPES if t in wanted]
+    if sum(facets[t] for t in selected) <= offset:
+        return _Ranked([], facets, approximate, reason)
+    extra = f" AND d.item_type IN ({', '.join(['%s'] * len(selected))})"
+    extra_params: list = list(selected)
+    if first is not None:
+        extra += " AND d.id >= %s"
+        extra_params.append(first)
+    rows = database.execute_sql(
+        f"SELECT d.id, ts_rank('{{0.1, 0.2, 0.4, 1.0}}', d.tsv, q.q) AS score {source}{extra} "
+        "ORDER BY score DESC, d.id DESC LIMIT %s OFFSET %s",
+        [*params, *extra_params, limit, offset]).fetchall()
+    results = _pg_rows([r[0] for r in rows], {r[0]: float(r[1]) for r in rows}, tsquery)
+    return _Ranked(results, facets, approximate, reason)
 
 
 def _exclusion(user_id: int, filters: _Filters,
@@ -1268,12 +1302,9 @@ def search(user_id: int, query: ParsedQuery | str, *, types: Iterable[str] = (),
                 results, facets = ranked.rows, ranked.facets
                 answer.update(approximate=ranked.approximate, reason=ranked.reason)
             elif positive:
-                match = pg_tsquery(query.terms)
-                ranked = _pg_candidates(match, _filters(user_id, query), rank_cap)
-                facets = ranked.facets
-                order = sorted((r for r in ranked.rows if r[1] in wanted),
-                               key=lambda r: (-r[2], -r[0]))[offset:offset + limit]
-                results = _pg_rows([r[0] for r in order], {r[0]: r[2] for r in order}, match)
+                ranked = _pg_ranked(user_id, query, pg_tsquery(query.terms), wanted, limit,
+                                    offset, rank_cap)
+                results, facets = ranked.rows, ranked.facets
                 answer.update(approximate=ranked.approximate, reason=ranked.reason)
             else:
                 exclude = None
