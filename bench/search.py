@@ -10,11 +10,11 @@ vocabulary, and about a third of the items tagged. The rows are inserted in bulk
 items, and its throughput (items/s) reported.
 
 Query shapes, with terms picked from the index's own vocabulary (``fts5vocab``; on
-PostgreSQL ``ts_stat``) by document frequency: *rare* (5-20 documents, or the rarest words), *mid* (0.5-2% of
-documents), *common* (the most frequent words, in 25% or more), *two-word AND* (a mid and a
-common word), *phrase* (two adjacent title words), *prefix* (the first 3 letters of a mid
-word, ``abc*``) and *filtered* (a mid word with ``type:note``). Each shape cycles through up
-to 10 different queries.
+PostgreSQL ``ts_stat``) by document frequency: *rare* (5-20 documents, or the rarest words
+when none is that rare), *mid* (0.5-2% of documents), *common* (the most frequent words, in
+25% or more), *two-word AND* (a mid and a common word), *phrase* (two adjacent title words),
+*prefix* (the first 3 letters of a mid word, ``abc*``) and *filtered* (a mid word with
+``type:note``). Each shape cycles through up to 10 different queries.
 
 For every shape, as p50/p95/p99 in ms:
 
