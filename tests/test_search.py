@@ -215,6 +215,15 @@ def test_very_common_terms_rank_only_the_most_recent_matches_and_say_so(user):
     exact = search.search(user.id, "common")
     assert exact["approximate"] is False and exact["reason"] is None and exact["total"] == 12
 
+    # A type filter picks the newest matches of its type, not of every type: older notes are
+    # still found when newer tasks crowd the newest matches.
+    for i in range(8):
+        items.create_task(user.id, {"title": f"common task {i}"}, now=now + 100 + i)
+    notes = search.search(user.id, "common type:note", rank_cap=5)
+    assert notes["approximate"] is True and notes["total"] == 5
+    assert {r["title"] for r in notes["results"]} == {f"common {i}" for i in range(7, 12)}
+    assert notes["facets"] == {"bookmark": 0, "task": 5, "note": 5, "file": 0}
+
 
 @pytest.mark.sqlite_only  # the time budget is the SQLite scan's; PostgreSQL has statement_timeout
 def test_the_time_budget_stops_the_scan_and_says_so(user, monkeypatch):

@@ -16,7 +16,10 @@ No Flask here. The pieces, in the order a query meets them:
   dropped. Nothing the user typed reaches the full-text engine's own syntax: the ``MATCH``
   expression (SQLite) and the ``tsquery`` (PostgreSQL) are built from quoted word tokens only.
 * **The index** (``search_document`` plus the FTS5 table ``search_fts`` on SQLite, or the
-  ``tsv`` column on PostgreSQL; see migration ``m0005_search``). :func:`on_item_change` is
+  ``tsv`` column on PostgreSQL; see migrations ``m0005_search`` and ``m0006_search_rowids``).
+  On SQLite a document's FTS5 rowid carries its user, trash flag and type
+  (:func:`fts_rowid`), so FTS5 alone answers which matches are the user's live documents of
+  a type, without a look-up per match. :func:`on_item_change` is
   registered in :data:`trackeep_desktop.items.change_hooks` when this module is imported, so
   every create, update, move to the trash, restore, purge and import updates the index inside
   the same transaction as the write. Bookmarks index title, URL and description (the fetched
@@ -29,8 +32,11 @@ No Flask here. The pieces, in the order a query meets them:
   on PostgreSQL (title and tags weight A, body weight B). Very common terms would make ranking
   cost grow with the number of hits, so at most :data:`RANK_CAP` matches, the most recently
   created, are ranked, within :data:`TIME_BUDGET` seconds; when either limit cuts the
-  candidates the answer says ``"approximate": true`` with a ``reason``.
-* **The cache** (:func:`cached_search`): answers are kept per user and query in the cache
+  candidates the answer says ``"approximate": true`` with a ``reason``. A search counts the
+  matches per type (the facets), then lets the engine rank and cut the page
+  (:func:`_sqlite_ranked`, :func:`_pg_ranked`); snippets, tags and URLs are read for the
+  page's rows only.
+* **The cache** (:func:`cached_search_json`): answers are kept per user and query in the cache
   capability under ``search:{user_id}:{generation}:{hash}`` for :data:`CACHE_TTL` seconds.
   Each write to a user's items bumps that user's generation (the ``search:{user_id}``
   namespace) right after the transaction commits, through the callbacks that applications
@@ -983,7 +989,8 @@ def _filters(user_id: int, query: ParsedQuery, types: Iterable[str] | None = Non
 
 @dataclasses.dataclass
 class _Ranked:
-    """One page of a ranked search: ``rows`` are the page's results (without tags)."""
+    """One page of a search: ``rows`` are the page's results (see :func:`_result`), ``facets``
+    the matches per type."""
 
     rows: list[dict]
     facets: Counter
@@ -996,7 +1003,6 @@ class _Budget:
     runs past it, and ``expired`` tells that this, not an error, stopped it."""
 
     def __init__(self, seconds: float):
-        self.seconds = seconds
         self.deadline = time.perf_counter() + seconds
         self.expired = False
         self.conn = database.connection()
@@ -1014,14 +1020,12 @@ class _Budget:
         return exc_type is sqlite3.OperationalError and self.expired
 
 
-#: The columns of a result row from ``search_fts`` joined to ``search_document d`` and
-#: ``bookmark b`` (see :func:`_result`); ``?`` are the highlight markers.
 #: A result's tags as JSON ``[[id, name, color, name_key], ...]`` (SQLite, PostgreSQL).
 _TAGS_SQL = ("(SELECT {aggregate}({array}(t.id, t.name, t.color, t.name_key)) "
              "FROM item_tag it JOIN tag t ON t.id = it.tag_id WHERE it.item_type = d.item_type "
              "AND it.item_id = d.item_id AND t.user_id = d.user_id)")
-#: The columns of a result row from ``search_fts`` joined to ``search_document d`` and
-#: ``bookmark b`` (see :func:`_result`); ``?`` are the highlight markers.
+#: A result's columns from ``search_document d`` and ``bookmark b`` (see :func:`_result`),
+#: after the FTS5 ones: rowid, snippet and highlighted title (``?`` are the markers).
 _SQLITE_ATTRIBUTES = ("d.item_type, d.item_id, d.title, d.created_at, d.updated_at, b.url, "
                       + _TAGS_SQL.format(aggregate="json_group_array", array="json_array"))
 _SQLITE_RESULT_COLUMNS = (
@@ -1090,29 +1094,37 @@ def _sqlite_ranked(user_id: int, query: ParsedQuery, match: str, wanted: set[str
                 found.extend(r[0] for r in chunk)
         return found
 
+    codes = sorted(TYPE_CODES[t] for t in wanted)
+    types = (f" AND (search_fts.rowid & {_TYPE_MASK}) IN ({', '.join(map(str, codes))})"
+             if len(codes) < len(INDEXED_TYPES) else "")
     clause, clause_params = where(low)
     with _Budget(budget) as timer:
-        counted = dict(timer.conn.execute(
+        counted = Counter(dict(timer.conn.execute(
             f"SELECT rowid & {_TYPE_MASK}, count(*) FROM (SELECT search_fts.rowid AS rowid "
             f"FROM search_fts {join} WHERE {clause} LIMIT ?) GROUP BY 1",
-            [*join_params, *clause_params, cap + 1]).fetchall())
+            [*join_params, *clause_params, cap + 1]).fetchall()))
     approximate, reason, newest = False, None, None
     if timer.expired or sum(counted.values()) > cap:
+        # The facets among the newest `cap` matches; the candidates, the newest `cap` of the
+        # wanted types (a type filter must not leave out older matches of its type).
         again = _Budget(budget)
         newest = newest_first(cap, clause, clause_params, again)
+        counted = Counter(r & _TYPE_MASK for r in newest)
+        if types and not again.expired:
+            again = _Budget(budget)
+            newest = newest_first(cap, *where(low, types), again)
+            for code in codes:
+                counted[code] = 0
+            counted.update(r & _TYPE_MASK for r in newest)
         approximate = True
         if timer.expired or again.expired:
             reason = (f"the search stopped after {budget:g} s and ranked the "
                       f"{len(newest)} most recent matches it found")
         else:
             reason = f"more than {cap} items match; only the {cap} most recent were ranked"
-        counted = Counter(r & _TYPE_MASK for r in newest)
     facets = Counter({INDEXED_TYPES[code]: n for code, n in counted.items()})
     if sum(facets[t] for t in wanted) <= offset:
         return _Ranked([], facets, approximate, reason)
-    codes = sorted(TYPE_CODES[t] for t in wanted)
-    types = (f" AND (search_fts.rowid & {_TYPE_MASK}) IN ({', '.join(map(str, codes))})"
-             if len(codes) < len(INDEXED_TYPES) else "")
     clause, clause_params = where(newest[-1] if newest else low, types)
     rows: list[dict] = []
     with _Budget(budget) as timer:
@@ -1124,7 +1136,7 @@ def _sqlite_ranked(user_id: int, query: ParsedQuery, match: str, wanted: set[str
     if timer.expired:  # list the newest matches, by date
         if newest is None:
             newest = newest_first(offset + limit, clause, clause_params, _Budget(budget))
-        page = [r for r in newest if INDEXED_TYPES[r & _TYPE_MASK] in wanted]
+        page = [r for r in newest if r & _TYPE_MASK in codes]
         rows = _sqlite_rows(user_id, page[offset:offset + limit], match)
         approximate = True
         reason = (f"the search stopped after {budget:g} s: the newest matches are listed "
@@ -1162,23 +1174,30 @@ def _pg_ranked(user_id: int, query: ParsedQuery, tsquery: tuple[str, list], want
     source = (f"FROM search_document d, (SELECT {expression} AS q) q "
               f"WHERE d.tsv @@ q.q AND {' AND '.join(filters.sql)}")
     params = [*tsquery_params, *filters.params]
-    counted = dict(database.execute_sql(
+    selected = [t for t in INDEXED_TYPES if t in wanted]
+    typed = f" AND d.item_type IN ({', '.join(['%s'] * len(selected))})" if selected else ""
+    counted = Counter(dict(database.execute_sql(
         f"SELECT item_type, count(*) FROM (SELECT d.item_type {source} LIMIT %s) m "
-        "GROUP BY item_type", [*params, cap + 1]).fetchall())
+        "GROUP BY item_type", [*params, cap + 1]).fetchall()))
     approximate, reason, first = False, None, None
     if sum(counted.values()) > cap:
-        newest = database.execute_sql(f"SELECT d.id, d.item_type {source} "
-                                      "ORDER BY d.id DESC LIMIT %s", [*params, cap]).fetchall()
+        # As on SQLite: facets among the newest `cap`, candidates the newest `cap` wanted.
+        newest_sql = f"SELECT d.id, d.item_type {source}{{}} ORDER BY d.id DESC LIMIT %s"
+        newest = database.execute_sql(newest_sql.format(""), [*params, cap]).fetchall()
         counted = Counter(item_type for _, item_type in newest)
-        first = newest[-1][0]
+        if len(selected) < len(INDEXED_TYPES):
+            newest = database.execute_sql(newest_sql.format(typed),
+                                          [*params, *selected, cap]).fetchall()
+            for item_type in selected:
+                counted[item_type] = 0
+            counted.update(item_type for _, item_type in newest)
+        first = newest[-1][0] if newest else None
         approximate = True
         reason = f"more than {cap} items match; only the {cap} most recent were ranked"
-    facets = Counter(counted)
-    selected = [t for t in INDEXED_TYPES if t in wanted]
+    facets = counted
     if sum(facets[t] for t in selected) <= offset:
         return _Ranked([], facets, approximate, reason)
-    extra = f" AND d.item_type IN ({', '.join(['%s'] * len(selected))})"
-    extra_params: list = list(selected)
+    extra, extra_params = typed, list(selected)
     if first is not None:
         extra += " AND d.id >= %s"
         extra_params.append(first)
