@@ -1179,7 +1179,7 @@ def _pg_ranked(user_id: int, query: ParsedQuery, tsquery: tuple[str, list], want
     counted = Counter(dict(database.execute_sql(
         f"SELECT item_type, count(*) FROM (SELECT d.item_type {source} LIMIT %s) m "
         "GROUP BY item_type", [*params, cap + 1]).fetchall()))
-    approximate, reason, first = False, None, None
+    approximate, reason, candidates = False, None, None
     if sum(counted.values()) > cap:
         # As on SQLite: facets among the newest `cap`, candidates the newest `cap` wanted.
         newest_sql = f"SELECT d.id, d.item_type {source}{{}} ORDER BY d.id DESC LIMIT %s"
@@ -1191,16 +1191,17 @@ def _pg_ranked(user_id: int, query: ParsedQuery, tsquery: tuple[str, list], want
             for item_type in selected:
                 counted[item_type] = 0
             counted.update(item_type for _, item_type in newest)
-        first = newest[-1][0] if newest else None
+        candidates = [doc_id for doc_id, _ in newest]
         approximate = True
         reason = f"more than {cap} items match; only the {cap} most recent were ranked"
     facets = counted
     if sum(facets[t] for t in selected) <= offset:
         return _Ranked([], facets, approximate, reason)
     extra, extra_params = typed, list(selected)
-    if first is not None:
-        extra += " AND d.id >= %s"
-        extra_params.append(first)
+    if candidates is not None:
+        # By id, not as an id range: the range may hold many more documents than matches.
+        extra += " AND d.id = ANY(%s)"
+        extra_params.append(candidates)
     rows = database.execute_sql(
         f"SELECT d.id, ts_rank('{{0.1, 0.2, 0.4, 1.0}}', d.tsv, q.q) AS score {source}{extra} "
         "ORDER BY score DESC, d.id DESC LIMIT %s OFFSET %s",
@@ -1314,7 +1315,13 @@ def search(user_id: int, query: ParsedQuery | str, *, types: Iterable[str] = (),
         # A read: on SQLite a deferred transaction (one snapshot, no write lock).
         with database.atomic() if pg else database.atomic(lock_type="DEFERRED"):
             if pg:
-                database.execute_sql(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
+                # psycopg prepares a statement run 5 times, and PostgreSQL may then plan it
+                # once for any words: a plan fit for a rare word walks 100 times too many rows
+                # for a common one. Search plans for the words it is given.
+                database.execute_sql(
+                    "SELECT set_config('statement_timeout', %s, true), "
+                    "set_config('plan_cache_mode', 'force_custom_plan', true)",
+                    (str(STATEMENT_TIMEOUT_MS),))
             if positive and not pg:
                 ranked = _sqlite_ranked(user_id, query, fts_match(query.terms), wanted, limit,
                                         offset, rank_cap, time_budget)
