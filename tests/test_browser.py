@@ -258,6 +258,65 @@ def test_a_search_result_link_scrolls_to_and_highlights_its_row(signed_in, owner
     expect(row).to_be_in_viewport()
 
 
+def test_the_search_page_answers_as_you_type_with_tabs_keys_and_saved_searches(signed_in,
+                                                                                 owner):
+    page = signed_in
+    owner.api("POST", "/notes", {"title": "Orbit notes", "content": "The <b>orbit</b> decays"})
+    owner.api("POST", "/tasks", {"title": "Check the orbit"})
+    owner.api("POST", "/bookmarks", {"url": "https://orbit.example/", "title": "Orbit guide",
+                                     "tags": ["space"]})
+    owner.api("POST", "/notes", {"title": "Lunch"})
+    page.goto("/search")
+    search_box = page.locator("#global-search")
+    expect(search_box).to_be_focused()
+    page.keyboard.type("orb*")
+    results = page.locator("#search-results li.item")
+    expect(results).to_have_count(3)
+    expect(results.locator("mark").first).to_have_text(re.compile("orbit", re.I))
+    expect(page.locator("#search-results")).to_contain_text("The <b>orbit</b> decays")
+    expect(page.locator("#search-results b")).to_have_count(0)  # shown as text, not markup
+    facets = page.locator("#search-facets")
+    expect(facets.locator("a[data-type=''] .count")).to_have_text("3")
+    expect(facets.locator("a[data-type=task] .count")).to_have_text("1")
+    expect(results.filter(has_text="Orbit guide").locator(".chip")).to_have_text("space")
+    assert page.evaluate("location.search") == "?q=orb*"
+    screenshot(page, "search")
+
+    results.filter(has_text="Orbit guide").locator(".chip").click()  # narrows to the tag
+    expect(search_box).to_have_value("orb* tag:space")
+    expect(results).to_have_count(1)
+    search_box.fill("orb*")
+    expect(results).to_have_count(3)
+
+    facets.locator("a[data-type=note]").click()
+    expect(results).to_have_count(1)
+    expect(results.first).to_contain_text("Orbit notes")
+    facets.locator("a[data-type='']").click()
+    expect(results).to_have_count(3)
+
+    search_box.press("ArrowDown")
+    expect(results.nth(0)).to_have_attribute("aria-selected", "true")
+    search_box.press("ArrowDown")
+    expect(results.nth(1)).to_have_attribute("aria-selected", "true")
+    expect(results.nth(0)).to_have_attribute("aria-selected", "false")
+
+    search_box.fill("orbit -guide")
+    expect(results).to_have_count(2)
+    search_box.fill('"orbit')  # an open quote while typing: said, not an error page
+    expect(page.locator("#search-summary")).to_contain_text("quote")
+    search_box.fill("orbit -guide")
+    expect(results).to_have_count(2)
+    page.locator("#save-search").click()
+    page.locator("#saved-name").fill("Orbit work")
+    page.get_by_role("button", name="Save", exact=True).click()
+    saved = page.locator("nav.saved-searches a", has_text="Orbit work")
+    expect(saved).to_be_visible()
+    page.goto("/tasks")
+    page.locator("nav.saved-searches a", has_text="Orbit work").click()
+    expect(page.locator("#search-results li.item")).to_have_count(2)
+    assert [s["name"] for s in owner.api("GET", "/search/saved")] == ["Orbit work"]
+
+
 def test_a_task_gets_subtasks_and_is_edited_in_place(signed_in, owner):
     page = signed_in
     owner.api("POST", "/tasks", {"title": "Plan the trip"})
