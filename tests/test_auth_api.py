@@ -501,3 +501,39 @@ def test_disabling_totp_needs_password_and_code(clocked, actions, owner):
     assert actions.login("owner", OWNER["password"]).status_code == 200
     assert BackupCode.select().count() == 0
     assert User.get(User.username == "owner").totp_secret is None
+
+
+def test_cli_resets_a_forgotten_password_and_ends_the_sessions(make_app, database_url,
+                                                               monkeypatch, capsys):
+    import io
+
+    from trackeep_desktop import cli
+
+    app = make_app(**GENEROUS_LIMITS)
+    actions = AuthActions(app)
+    old_token, _ = actions.register_owner()
+    User.update(totp_secret=pyotp.random_base32()).where(
+        User.username == OWNER["username"]).execute()  # and a lost authenticator
+    common = ["--data-dir", app.config["DATA_DIR"], "--database-url", database_url,
+              "--log-level", "WARNING"]
+
+    def reset(*extra, password="a-new-secret-42"):
+        monkeypatch.setattr("sys.stdin", io.StringIO(password + "\n"))
+        return cli.main(["user", "reset-password", *extra, "--stdin", *common])
+
+    typed = iter(["a-new-secret-42", "a-new-secret-43"])  # asked twice, typed differently
+    monkeypatch.setattr("getpass.getpass", lambda prompt: next(typed))
+    assert cli.main(["user", "reset-password", "owner", *common]) == 1
+    assert "differ" in capsys.readouterr().err
+    assert reset("nobody") == 1 and "no account" in capsys.readouterr().err
+    assert reset("owner", password="short") == 1
+    assert "Nothing was changed" in capsys.readouterr().err
+    assert reset("owner@example.com", "--disable-2fa") == 0
+    out = capsys.readouterr().out
+    assert "1 session(s) ended" in out and "two-factor authentication is off" in out
+
+    again = AuthActions(make_app(**GENEROUS_LIMITS))  # sessions as stored, after the reset
+    assert again.api("GET", "/auth/me", old_token).status_code == 401
+    assert again.login("owner", OWNER["password"]).status_code == 401
+    new = again.login("owner", "a-new-secret-42")  # no second factor asked any more
+    assert new.status_code == 200 and new.get_json()["user"]["totpEnabled"] is False

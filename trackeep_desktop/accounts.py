@@ -515,6 +515,12 @@ def disable_totp(user: User, password: str, code: str, *, now: float) -> None:
         raise InvalidInput("The password is incorrect.", "password")
     if verify_second_factor(user, code, now=now) is None:
         raise InvalidInput("That code is not right.", "code")
+    turn_off_totp(user, now=now)
+
+
+def turn_off_totp(user: User, *, now: float) -> None:
+    """Turn TOTP off and drop the backup codes, with no check (:func:`disable_totp` checks;
+    ``trackeep user reset-password --disable-2fa`` is for a lost authenticator)."""
     with database.atomic():
         User.update(totp_secret=None, totp_pending_secret=None, totp_last_counter=None,
                     updated_at=now).where(User.id == user.id).execute()

@@ -7,6 +7,7 @@
 ``trackeep settings``        print every setting, its value and where it is documented
 ``trackeep import FILE --user NAME``  import a bookmark file or a full export into an account
 ``trackeep search reindex``   rebuild the search index from the items (derived state)
+``trackeep user reset-password NAME``  set a new password for an account that cannot sign in
 
 Only the standard library is imported before the command is known: ``serve`` must
 monkey-patch with gevent before anything else imports ``socket`` or ``threading`` users.
@@ -66,6 +67,18 @@ def build_parser() -> argparse.ArgumentParser:
     reindex = search_commands.add_parser("reindex", help="rebuild the search index from the "
                                          "bookmarks, tasks, notes and files")
     _common_options(reindex)
+
+    user = commands.add_parser("user", help="accounts")
+    user_commands = user.add_subparsers(dest="user_command", required=True)
+    reset = user_commands.add_parser(
+        "reset-password", help="set a new password for an account (an owner who forgot "
+        "theirs) and end its sessions; asks for the password twice")
+    _common_options(reset)
+    reset.add_argument("login", help="the account's username or email")
+    reset.add_argument("--stdin", action="store_true",
+                       help="read the new password from the first line of standard input")
+    reset.add_argument("--disable-2fa", action="store_true",
+                       help="also turn off two-factor authentication (a lost authenticator)")
     return parser
 
 
@@ -216,6 +229,59 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_new_password(from_stdin: bool) -> str | None:
+    """The new password: one line of standard input, or typed twice without echo."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    password = getpass.getpass("New password: ")
+    if getpass.getpass("The same again: ") != password:
+        print("trackeep: the two passwords differ; nothing was changed", file=sys.stderr)
+        return None
+    return password
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    import time
+
+    from . import accounts, auth
+    from .app import create_app
+    from .db import connection
+
+    password = _read_new_password(args.stdin)
+    if password is None:
+        return 1
+    app = create_app(_overrides(args))
+    state = app.extensions["trackeep"]
+    try:
+        with app.app_context(), connection(state.db):
+            user = accounts.find_user_by_login(args.login)
+            if user is None:
+                print(f"trackeep: no account {args.login!r}", file=sys.stderr)
+                return 1
+            try:
+                accounts.set_password(user, password, now=time.time(),
+                                      min_password_length=app.config["PASSWORD_MIN_LENGTH"])
+            except accounts.InvalidInput as exc:
+                print(f"trackeep: {exc.message} Nothing was changed.", file=sys.stderr)
+                return 1
+            if args.disable_2fa and user.totp_enabled:
+                accounts.turn_off_totp(user, now=time.time())
+                print("two-factor authentication is off; turn it on again in Settings")
+            sessions = state.capabilities.sessions
+            ending = [s["id"] for s in sessions.list_for_user(user.id)]
+            ended = sessions.delete_for_user(user.id)
+            auth.announce_sessions_ended(ending)
+    finally:
+        state.close()
+    print(f"the password of {user.username} is changed; {ended} session(s) ended")
+    if not app.config.get("REDIS_URL") and ended:
+        print("(a Trackeep already running without Redis keeps those sessions signed in "
+              "until it restarts)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.version:
@@ -237,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_import(args)
         if args.command == "search":
             return cmd_search(args)
+        if args.command == "user":
+            return cmd_user(args)
         from .desktop import run_desktop
 
         return run_desktop(_overrides(args))
