@@ -247,6 +247,31 @@ def test_add_and_complete_a_task(signed_in, owner):
     expect(done).to_have_attribute("aria-checked", "true")
 
 
+def test_lists_filter_by_a_tag_from_a_chip_the_select_and_the_url(signed_in, owner):
+    page = signed_in
+    owner.api("POST", "/bookmarks", {"url": "https://a.example/", "title": "Tagged read",
+                                     "tags": ["later"]})
+    owner.api("POST", "/bookmarks", {"url": "https://b.example/", "title": "Plain read"})
+    owner.api("POST", "/notes", {"title": "Tagged note", "tags": ["later"]})
+    owner.api("POST", "/notes", {"title": "Plain note"})
+    page.goto("/bookmarks")
+    rows = page.locator("li.item")
+    expect(rows).to_have_count(2)
+    rows.filter(has_text="Tagged read").locator(".chip", has_text="later").click()
+    expect(rows).to_have_count(1)
+    expect(page.locator("#tag-filter")).to_have_value("later")
+    assert page.evaluate("location.search") == "?tag=later"
+    page.locator("#tag-filter").select_option("")
+    expect(rows).to_have_count(2)
+    assert page.evaluate("location.search") == ""
+
+    page.goto("/notes?tag=later")
+    expect(page.locator(".note-list strong")).to_have_text(["Tagged note"])
+    expect(page.locator("#tag-filter")).to_have_value("later")
+    page.locator("#tag-filter").select_option("")
+    expect(page.locator(".note-list strong")).to_have_count(2)
+
+
 def test_a_search_result_link_scrolls_to_and_highlights_its_row(signed_in, owner):
     page = signed_in
     created = [owner.api("POST", "/tasks", json={"title": f"Errand {n}"}) for n in range(30)]

@@ -198,6 +198,41 @@ export function fillTagSelect(select, tags, current) {
 }
 
 /**
+ * A list page's tag filter: the <select> of the user's tags, with `state.tag` and the URL's
+ * `?tag=` kept in step; `onChange()` runs after a pick. `tags` (the user's tags, once
+ * `load()` has run) also feeds the page's tag suggestions.
+ */
+export class TagFilter {
+  constructor(select, state, onChange) {
+    this.select = select;
+    this.state = state;
+    this.onChange = onChange;
+    this.tags = [];
+    this.pick = this.pick.bind(this); // handed to tag chips as their callback
+    fillTagSelect(select, [], state.tag);
+    select.addEventListener("change", () => this.pick(select.value));
+  }
+
+  /** Show only items with this tag ("" for every tag). */
+  pick(name) {
+    this.state.tag = name;
+    fillTagSelect(this.select, this.tags, name);
+    setTagInUrl(name);
+    this.onChange();
+  }
+
+  /** (Re)load the user's tags into the <select>. */
+  async load() {
+    try {
+      this.tags = await api.get("/tags");
+      fillTagSelect(this.select, this.tags, this.state.tag);
+    } catch (error) {
+      showError(error);
+    }
+  }
+}
+
+/**
  * Suggest tag names in a comma-separated tags field: its <datalist> (the input's `list`)
  * offers what was typed so far followed by each tag not already there.
  */

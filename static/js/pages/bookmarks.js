@@ -6,16 +6,16 @@ import {
   tagChips, tagNames, timeAgo, toast, emptyState,
 } from "../api.js";
 import {
-  bindSegments, bindTagSuggestions, fillTagSelect, ItemList, setTagInUrl, tagFromUrl,
+  bindSegments, bindTagSuggestions, ItemList, TagFilter, tagFromUrl,
 } from "../list.js";
 
 const form = document.getElementById("new-form");
 const newButton = document.getElementById("new-button");
-const tagFilter = document.getElementById("tag-filter");
 const sortSelect = document.getElementById("sort");
 const totalLabel = document.getElementById("total");
 const state = { show: "all", tag: tagFromUrl(), sort: sortSelect.value };
-let tags = [];
+const tagFilter = new TagFilter(document.getElementById("tag-filter"), state,
+  () => list.reload());
 
 const list = new ItemList({
   container: document.getElementById("list"),
@@ -70,7 +70,7 @@ function renderItem(bookmark) {
         h("span", { class: "host" }, hostOf(bookmark.url)),
         h("span", { title: formatDate(bookmark.created_at, true) }, timeAgo(bookmark.created_at)),
         pending ? h("span", {}, icon("clock"), " fetching the title…") : null,
-        tagChips(bookmark.tags, pickTag)),
+        tagChips(bookmark.tags, tagFilter.pick)),
       bookmark.description ? h("p", { class: "item-desc" }, bookmark.description) : null),
     h("div", { class: "item-actions" },
       iconButton("star", bookmark.is_favorite ? "Remove from favorites" : "Add to favorites",
@@ -148,14 +148,14 @@ function edit(bookmark, li) {
       list.replace(saved);
       li.replaceWith(list.row(saved));
       toast("Bookmark saved.");
-      loadTags();
+      tagFilter.load();
     } catch (error) {
       showError(error);
     }
   });
   li.classList.add("editing");
   li.replaceChildren(editor);
-  bindTagSuggestions(editor.elements.tags, () => tags);
+  bindTagSuggestions(editor.elements.tags, () => tagFilter.tags);
   editor.elements.title.focus();
 }
 
@@ -178,7 +178,7 @@ async function save(body) {
     await api.post("/bookmarks", body);
     closeForm();
     toast("Bookmark saved.");
-    await Promise.all([list.reload(), loadTags()]);
+    await Promise.all([list.reload(), tagFilter.load()]);
   } catch (error) {
     if (error instanceof ApiError && error.status === 409) {
       offerDuplicate(body, error);
@@ -223,39 +223,22 @@ newButton.addEventListener("click", () => (form.hidden ? openForm() : closeForm(
 
 // ------------------------------------------------------------------------- filters, tags
 
-function pickTag(name) {
-  state.tag = name;
-  fillTagSelect(tagFilter, tags, state.tag);
-  setTagInUrl(name);
-  list.reload();
-}
-
-async function loadTags() {
-  try {
-    tags = await api.get("/tags");
-    fillTagSelect(tagFilter, tags, state.tag);
-  } catch (error) {
-    showError(error);
-  }
-}
-
 bindSegments(document.getElementById("filter"), (value) => {
   state.show = value;
   list.reload();
 });
-tagFilter.addEventListener("change", () => pickTag(tagFilter.value));
 sortSelect.addEventListener("change", () => {
   state.sort = sortSelect.value;
   list.reload();
 });
-bindTagSuggestions(form.elements.tags, () => tags);
+bindTagSuggestions(form.elements.tags, () => tagFilter.tags);
 
 registerPage({
   onNew: openForm,
   onSearch: () => list.render(),
   onChange(event) {
     if (event.type === "tag") {
-      loadTags();
+      tagFilter.load();
       list.reloadSoon();
     } else if (event.type === "bookmark" && !list.shows(event)) {
       list.reloadSoon(event.id);
@@ -263,6 +246,5 @@ registerPage({
   },
 });
 
-fillTagSelect(tagFilter, [], state.tag);
 list.reload();
-loadTags();
+tagFilter.load();

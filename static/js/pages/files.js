@@ -6,7 +6,7 @@ import {
   api, confirmDialog, emptyState, formatBytes, formatDate, h, icon, iconButton, openDialog,
   parseTags, registerPage, showError, tagChips, tagNames, timeAgo, toast, upload,
 } from "../api.js";
-import { bindTagSuggestions, fillTagSelect, ItemList, setTagInUrl, tagFromUrl } from "../list.js";
+import { bindTagSuggestions, ItemList, TagFilter, tagFromUrl } from "../list.js";
 
 const KIND_ICONS = { image: "image", document: "text", video: "file", audio: "file",
   archive: "file", other: "file" };
@@ -15,12 +15,12 @@ const dropzone = document.getElementById("dropzone");
 const fileInput = document.getElementById("file-input");
 const uploads = document.getElementById("uploads");
 const typeFilter = document.getElementById("type-filter");
-const tagFilter = document.getElementById("tag-filter");
 const sortSelect = document.getElementById("sort");
 const totalLabel = document.getElementById("total");
 const maxBytes = Number(dropzone.dataset.maxBytes) || Infinity;
 const state = { type: "", tag: tagFromUrl(), sort: sortSelect.value };
-let tags = [];
+const tagFilter = new TagFilter(document.getElementById("tag-filter"), state,
+  () => list.reload());
 
 const list = new ItemList({
   container: document.getElementById("list"),
@@ -58,7 +58,7 @@ function renderItem(file) {
         h("span", {}, formatBytes(file.file_size)),
         h("span", {}, file.mime_type),
         h("span", { title: formatDate(file.created_at, true) }, timeAgo(file.created_at)),
-        tagChips(file.tags, pickTag)),
+        tagChips(file.tags, tagFilter.pick)),
       file.description ? h("p", { class: "item-desc" }, file.description) : null),
     h("div", { class: "item-actions" },
       h("a", { class: "icon-button button", href: file.download_url, download: file.name,
@@ -146,7 +146,7 @@ function uploadFiles(files) {
       if (await sendFile(file, row)) list.reloadSoon();
     });
   }
-  queue.then(() => loadTags());
+  queue.then(() => tagFilter.load());
 }
 
 fileInput.addEventListener("change", () => {
@@ -215,14 +215,14 @@ function edit(file, li) {
       list.replace(saved);
       li.replaceWith(list.row(saved));
       toast("File saved.");
-      loadTags();
+      tagFilter.load();
     } catch (error) {
       showError(error);
     }
   });
   li.classList.add("editing");
   li.replaceChildren(editor);
-  bindTagSuggestions(editor.elements.tags, () => tags);
+  bindTagSuggestions(editor.elements.tags, () => tagFilter.tags);
   editor.elements.name.focus();
 }
 
@@ -309,27 +309,10 @@ async function showShares(file) {
 
 // ------------------------------------------------------------------------- filters, tags
 
-function pickTag(name) {
-  state.tag = name;
-  fillTagSelect(tagFilter, tags, state.tag);
-  setTagInUrl(name);
-  list.reload();
-}
-
-async function loadTags() {
-  try {
-    tags = await api.get("/tags");
-    fillTagSelect(tagFilter, tags, state.tag);
-  } catch (error) {
-    showError(error);
-  }
-}
-
 typeFilter.addEventListener("change", () => {
   state.type = typeFilter.value;
   list.reload();
 });
-tagFilter.addEventListener("change", () => pickTag(tagFilter.value));
 sortSelect.addEventListener("change", () => {
   state.sort = sortSelect.value;
   list.reload();
@@ -340,7 +323,7 @@ registerPage({
   onSearch: () => list.render(),
   onChange(event) {
     if (event.type === "tag") {
-      loadTags();
+      tagFilter.load();
       list.reloadSoon();
     } else if (event.type === "file" && !list.shows(event)) {
       list.reloadSoon(event.id);
@@ -348,6 +331,5 @@ registerPage({
   },
 });
 
-fillTagSelect(tagFilter, [], state.tag);
 list.reload().then(() => list.showLinked("file"));
-loadTags();
+tagFilter.load();

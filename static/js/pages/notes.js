@@ -8,7 +8,7 @@ import {
   api, debounce, emptyState, h, icon, parseTags, registerPage, showError, tagNames, timeAgo,
   toast,
 } from "../api.js";
-import { bindSegments, bindTagSuggestions, fillTagSelect, ItemList, setTagInUrl, tagFromUrl }
+import { bindSegments, bindTagSuggestions, ItemList, TagFilter, tagFromUrl }
   from "../list.js";
 
 const editor = document.getElementById("editor");
@@ -19,7 +19,6 @@ const content = document.getElementById("n-content");
 const preview = document.getElementById("preview");
 const pinButton = document.getElementById("pin");
 const saveState = document.getElementById("save-state");
-const tagFilter = document.getElementById("tag-filter");
 const sortSelect = document.getElementById("sort");
 const totalLabel = document.getElementById("total");
 
@@ -37,7 +36,8 @@ const COMPARE = {
 /** The note in the editor: its id (null for a new one), what was last saved, and whether
  *  the editor holds changes not saved yet. */
 const current = { id: null, saved: null, dirty: false, saving: null, pinned: false };
-let tags = [];
+const tagFilter = new TagFilter(document.getElementById("tag-filter"), state,
+  () => list.reload());
 
 const list = new ItemList({
   container: document.getElementById("list"),
@@ -188,7 +188,7 @@ async function save() {
         list.items.sort(COMPARE[state.sort]); // a save can move it (pinned, last changed)
         list.render();
       }
-      if (body.tags.length) loadTags();
+      if (body.tags.length) tagFilter.load();
     } catch (error) {
       current.dirty = true;
       setSaveState("Not saved");
@@ -271,25 +271,11 @@ window.addEventListener("beforeunload", (event) => {
 
 // ------------------------------------------------------------------------- filters, tags
 
-async function loadTags() {
-  try {
-    tags = await api.get("/tags");
-    fillTagSelect(tagFilter, tags, state.tag);
-  } catch (error) {
-    showError(error);
-  }
-}
-
-tagFilter.addEventListener("change", () => {
-  state.tag = tagFilter.value;
-  setTagInUrl(state.tag);
-  list.reload();
-});
 sortSelect.addEventListener("change", () => {
   state.sort = sortSelect.value;
   list.reload();
 });
-bindTagSuggestions(tagsInput, () => tags);
+bindTagSuggestions(tagsInput, () => tagFilter.tags);
 document.getElementById("new-button").addEventListener("click", newNote);
 
 // ---------------------------------------------------------------------------- live changes
@@ -332,7 +318,7 @@ registerPage({
   onSearch: () => list.render(),
   onChange(event) {
     if (event.type === "tag") {
-      loadTags();
+      tagFilter.load();
       list.reloadSoon();
     } else if (event.type === "note") {
       if (!list.shows(event)) list.reloadSoon(event.id);
@@ -343,8 +329,7 @@ registerPage({
 
 // ------------------------------------------------------------------------------- start-up
 
-fillTagSelect(tagFilter, [], state.tag);
-loadTags();
+tagFilter.load();
 list.reload().then(() => {
   const match = location.hash.match(/^#note-(\d+)$/);
   if (match) openNote(Number(match[1]));

@@ -6,7 +6,7 @@ import {
   showError, tagChips, tagNames, timeAgo, toast,
 } from "../api.js";
 import {
-  bindSegments, bindTagSuggestions, fillTagSelect, ItemList, setTagInUrl, tagFromUrl,
+  bindSegments, bindTagSuggestions, ItemList, TagFilter, tagFromUrl,
 } from "../list.js";
 
 const STATUSES = { pending: "To do", in_progress: "In progress", completed: "Completed",
@@ -16,12 +16,12 @@ const SHOW = { open: "pending,in_progress", completed: "completed", all: undefin
 
 const form = document.getElementById("new-form");
 const details = [document.getElementById("new-details"), document.getElementById("new-actions")];
-const tagFilter = document.getElementById("tag-filter");
 const priorityFilter = document.getElementById("priority-filter");
 const sortSelect = document.getElementById("sort");
 const totalLabel = document.getElementById("total");
 const state = { show: "open", priority: "", tag: tagFromUrl(), sort: sortSelect.value };
-let tags = [];
+const tagFilter = new TagFilter(document.getElementById("tag-filter"), state,
+  () => list.reload());
 const openSubtasks = new Set(); // tasks whose subtasks are shown
 // Subtasks by parent id. The list answers top-level tasks only (parent_id=none); a task's
 // subtasks come with each task in GET /tasks (and GET /tasks/{id}); kept here when refreshed.
@@ -137,7 +137,7 @@ function renderItem(task) {
           onclick: () => toggleSubtasks(task.id) }, icon("list"),
         subtasks && subtasks.length ? ` ${doneSubtasks}/${subtasks.length} subtasks`
           : " Subtasks"),
-        tagChips(task.tags, pickTag)),
+        tagChips(task.tags, tagFilter.pick)),
       task.description ? h("p", { class: "item-desc" }, task.description) : null,
       expanded ? renderSubtasks(task) : null),
     h("div", { class: "item-actions" },
@@ -266,14 +266,14 @@ function edit(task, li) {
         list.remove(saved.id);
       }
       toast("Task saved.");
-      loadTags();
+      tagFilter.load();
     } catch (error) {
       showError(error);
     }
   });
   li.classList.add("editing");
   li.replaceChildren(editor);
-  bindTagSuggestions(editor.elements.tags, () => tags);
+  bindTagSuggestions(editor.elements.tags, () => tagFilter.tags);
   editor.elements.title.focus();
 }
 
@@ -310,7 +310,7 @@ form.addEventListener("submit", async (event) => {
     form.elements.title.value = "";
     form.elements.description.value = "";
     toast("Task added.");
-    await Promise.all([list.reload(), loadTags()]);
+    await Promise.all([list.reload(), tagFilter.load()]);
     form.elements.title.focus();
   } catch (error) {
     showError(error);
@@ -318,22 +318,6 @@ form.addEventListener("submit", async (event) => {
 });
 
 // ------------------------------------------------------------------------- filters, tags
-
-function pickTag(name) {
-  state.tag = name;
-  fillTagSelect(tagFilter, tags, state.tag);
-  setTagInUrl(name);
-  list.reload();
-}
-
-async function loadTags() {
-  try {
-    tags = await api.get("/tags");
-    fillTagSelect(tagFilter, tags, state.tag);
-  } catch (error) {
-    showError(error);
-  }
-}
 
 bindSegments(document.getElementById("filter"), (value) => {
   state.show = value;
@@ -343,19 +327,18 @@ priorityFilter.addEventListener("change", () => {
   state.priority = priorityFilter.value;
   list.reload();
 });
-tagFilter.addEventListener("change", () => pickTag(tagFilter.value));
 sortSelect.addEventListener("change", () => {
   state.sort = sortSelect.value;
   list.reload();
 });
-bindTagSuggestions(form.elements.tags, () => tags);
+bindTagSuggestions(form.elements.tags, () => tagFilter.tags);
 
 registerPage({
   onNew: openForm,
   onSearch: () => list.render(),
   onChange(event) {
     if (event.type === "tag") {
-      loadTags();
+      tagFilter.load();
       list.reloadSoon();
     } else if (event.type === "task") {
       const parent = event.item && event.item.parent_id;
@@ -368,6 +351,5 @@ registerPage({
   },
 });
 
-fillTagSelect(tagFilter, [], state.tag);
 list.reload().then(() => list.showLinked("task"));
-loadTags();
+tagFilter.load();
