@@ -444,9 +444,15 @@ def end_user_sessions(user: User, keep_current: bool) -> int:
     credentials = current_credentials()
     if keep_current and credentials is not None and credentials.session is not None:
         keep = credentials.session["id"]
+    return end_sessions(user.id, keep=keep)
+
+
+def end_sessions(user_id: int, keep: str | None = None) -> int:
+    """Delete every session of a user but ``keep`` and announce them ended to every
+    instance; needs an application context, not a request (the CLI uses it too)."""
     sessions = state().capabilities.sessions
-    ending = [s["id"] for s in sessions.list_for_user(user.id) if s["id"] != keep]
-    count = sessions.delete_for_user(user.id, keep=keep)
+    ending = [s["id"] for s in sessions.list_for_user(user_id) if s["id"] != keep]
+    count = sessions.delete_for_user(user_id, keep=keep)
     announce_sessions_ended(ending)
     return count
 

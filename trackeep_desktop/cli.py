@@ -269,10 +269,7 @@ def cmd_user(args: argparse.Namespace) -> int:
             if args.disable_2fa and user.totp_enabled:
                 accounts.turn_off_totp(user, now=time.time())
                 print("two-factor authentication is off; turn it on again in Settings")
-            sessions = state.capabilities.sessions
-            ending = [s["id"] for s in sessions.list_for_user(user.id)]
-            ended = sessions.delete_for_user(user.id)
-            auth.announce_sessions_ended(ending)
+            ended = auth.end_sessions(user.id)
     finally:
         state.close()
     print(f"the password of {user.username} is changed; {ended} session(s) ended")
