@@ -1413,12 +1413,6 @@ def cached_search_json(cache, user_id: int, text: Any, *, types: Iterable[str] =
     return body, False
 
 
-def cached_search(cache, user_id: int, text: Any, **options) -> tuple[dict, bool]:
-    """:func:`cached_search_json`, decoded: ``(answer, hit)``."""
-    body, hit = cached_search_json(cache, user_id, text, **options)
-    return json.loads(body), hit
-
-
 # --------------------------------------------------------------------------- saved searches
 
 

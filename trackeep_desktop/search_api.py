@@ -11,7 +11,7 @@
   (``PATCH``), delete, and run (``GET /search/saved/{id}/run``).
 
 Answers are cached per user and query for five minutes in the cache capability (see
-:func:`trackeep_desktop.search.cached_search`); ``cached`` says whether this one came from
+:func:`trackeep_desktop.search.cached_search_json`); ``cached`` says whether this one came from
 the cache. Each write to a user's items invalidates them on every instance. Reads need the
 ``read`` scope (the enhanced search too, though it is a POST); saving, changing and deleting
 saved searches need ``account``.
