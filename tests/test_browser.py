@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import re
+import time
 
 import pytest
 from auth_actions import GENEROUS_LIMITS, OWNER, AuthActions
@@ -425,9 +426,26 @@ def test_note_pin_and_delete_from_the_editor(signed_in, owner):
     page.click("#pin")
     expect(page.locator(".note-list strong")).to_have_text(["Older", "Newer"])
     assert owner.api("GET", f"/notes/{first['id']}")["is_pinned"] is True
+
+    def answer_late(route):  # the live "deleted" event reaches the page before the answer
+        response = route.fetch()
+        time.sleep(0.5)
+        route.fulfill(response=response)
+
+    wait_live(page)
+    page.route(f"**/api/v1/notes/{first['id']}", lambda route: answer_late(route)
+               if route.request.method == "DELETE" else route.continue_())
+    page.evaluate("""() => {
+      window.shownToasts = [];
+      new MutationObserver((changes) => changes.forEach((change) => change.addedNodes
+        .forEach((node) => window.shownToasts.push(node.textContent))))
+        .observe(document.getElementById("toasts"), { childList: true });
+    }""")
     page.click("#delete")
-    expect_toast(page, "moved to the trash")
+    expect_toast(page, "“Older” moved to the trash")
     expect(page.locator(".note-list strong")).to_have_text(["Newer"])
+    shown = page.evaluate("window.shownToasts")
+    assert not [t for t in shown if "another window" in t], shown  # our own delete
 
 
 # ---------------------------------------------------------------------------------- files

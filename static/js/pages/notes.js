@@ -35,7 +35,8 @@ const COMPARE = {
 };
 /** The note in the editor: its id (null for a new one), what was last saved, and whether
  *  the editor holds changes not saved yet. */
-const current = { id: null, saved: null, dirty: false, saving: null, pinned: false };
+const current = { id: null, saved: null, dirty: false, saving: null, pinned: false,
+  removing: null };
 const tagFilter = new TagFilter(document.getElementById("tag-filter"), state,
   () => list.reload());
 
@@ -208,6 +209,7 @@ async function removeNote() {
     showEditorEmpty();
     return;
   }
+  current.removing = id; // its "deleted" event may arrive before the answer: ours, not news
   try {
     await api.delete(`/notes/${id}`);
     const title = titleInput.value || "The note";
@@ -221,6 +223,8 @@ async function removeNote() {
     });
   } catch (error) {
     showError(error);
+  } finally {
+    current.removing = null;
   }
 }
 
@@ -290,6 +294,7 @@ function sameNote(a, b) {
 async function noteChanged(event) {
   if (event.id !== current.id) return;
   if (event.action === "deleted" || event.action === "purged") {
+    if (event.id === current.removing) return;
     current.dirty = false;
     current.id = null;
     showEditorEmpty();
