@@ -214,7 +214,7 @@ class MemoryBench:
     backend = "memory"
 
     def __init__(self, db, floor_sql: sqlite3.Connection):
-        from trackeep_desktop.durable import DatabaseSessionBackup
+        from trackeep_desktop.capabilities.durable import DatabaseSessionBackup
 
         self.db = db
         self.floor_sql = floor_sql
@@ -352,8 +352,8 @@ class RedisBench:
 
     def __init__(self, url: str, db, floor_sql: sqlite3.Connection):
         from trackeep_desktop.capabilities import redis_client_from_url
+        from trackeep_desktop.capabilities.durable import DatabaseSessionBackup
         from trackeep_desktop.capabilities.keys import Keyspace
-        from trackeep_desktop.durable import DatabaseSessionBackup
 
         self.url = url
         self.client = redis_client_from_url(url)  # what the implementations use
@@ -665,8 +665,8 @@ def main(argv=None) -> int:
     ops = [op for op in OPS if not args.only or op.name in args.only]
     backends = ["memory", "redis"] if args.backend == "both" else [args.backend]
 
-    from trackeep_desktop import migrations
-    from trackeep_desktop.db import bind_database
+    from trackeep_desktop.storage import migrations
+    from trackeep_desktop.storage.db import bind_database
 
     workdir = Path(tempfile.mkdtemp(prefix="tkbench-"))
     db_path = workdir / "bench.db"

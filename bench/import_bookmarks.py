@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from trackeep_desktop import accounts, transfer  # noqa: E402
 from trackeep_desktop.app import create_app  # noqa: E402
-from trackeep_desktop.db import SQLITE_PRAGMAS, connection  # noqa: E402
+from trackeep_desktop.storage.db import SQLITE_PRAGMAS, connection  # noqa: E402
 
 TARGET_SECONDS = 10.0
 WORDS = ("python", "sqlite", "garden", "recipes", "travel", "music", "linux", "design",

@@ -109,8 +109,8 @@ class Text:
 def populate(user_id: int, n: int, seed: int) -> dict[str, list[int]]:
     """Insert ``n`` items of one user in bulk (no index yet); returns their ids by type."""
     from trackeep_desktop import items
-    from trackeep_desktop.db import database
-    from trackeep_desktop.models import Bookmark, File, ItemTag, Note, Tag, Task
+    from trackeep_desktop.storage.db import database
+    from trackeep_desktop.storage.models import Bookmark, File, ItemTag, Note, Tag, Task
 
     rng = random.Random(seed)
     text = Text(rng)
@@ -162,8 +162,8 @@ def populate(user_id: int, n: int, seed: int) -> dict[str, list[int]]:
 def index_through_hooks(user_id: int, ids: dict[str, list[int]]) -> tuple[int, float]:
     """Index every item through the change hooks, 1,000 per transaction; (items, seconds)."""
     from trackeep_desktop import items, search  # noqa: F401  (search registers its hook)
-    from trackeep_desktop.db import database
-    from trackeep_desktop.models import Bookmark, File, Note, Task
+    from trackeep_desktop.storage.db import database
+    from trackeep_desktop.storage.models import Bookmark, File, Note, Task
 
     models = {"bookmark": Bookmark, "note": Note, "task": Task, "file": File}
     done = 0
@@ -423,9 +423,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from trackeep_desktop import search
     from trackeep_desktop.app import create_app
-    from trackeep_desktop.db import database
-    from trackeep_desktop.models import User
-    from trackeep_desktop.server import ThreadedServer
+    from trackeep_desktop.storage.db import database
+    from trackeep_desktop.storage.models import User
+    from trackeep_desktop.web.server import ThreadedServer
 
     folder = Path(tempfile.mkdtemp(prefix="trackeep-bench-search-"))
     db_path = folder / "trackeep.db"

@@ -48,7 +48,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from trackeep_desktop.desktop import LOADED_PREFIX, PROBE_ENV, RUNNING_PREFIX  # noqa: E402
+from trackeep_desktop.desktop.launch import LOADED_PREFIX, PROBE_ENV, RUNNING_PREFIX  # noqa: E402
 
 TARGET_READY_S = 1.5
 TARGET_RSS_MB = 120.0

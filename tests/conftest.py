@@ -8,9 +8,9 @@ import uuid
 
 import pytest
 
-from trackeep_desktop import db as dbmod
-from trackeep_desktop import migrations
 from trackeep_desktop.clock import ManualClock
+from trackeep_desktop.storage import db as dbmod
+from trackeep_desktop.storage import migrations
 
 from services import PostgresServer, RedisServer, in_ci
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from trackeep_desktop.config import SETTINGS, load_config
-from trackeep_desktop.db import ConfigurationError
+from trackeep_desktop.storage.db import ConfigurationError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -219,7 +219,7 @@ def test_anonymous_form_post_without_csrf_cookie_is_refused_before_parsing(clien
 def test_iso_time_matches_datetime_to_the_second(timestamp):
     import datetime as dt
 
-    from trackeep_desktop.accounts import iso_time
+    from trackeep_desktop.accounts.users import iso_time
 
     moment = dt.datetime.fromtimestamp(timestamp, dt.UTC).replace(microsecond=0)
     assert iso_time(timestamp) == moment.isoformat().replace("+00:00", "Z")

@@ -10,7 +10,7 @@ import pytest
 from auth_actions import GENEROUS_LIMITS, OWNER, PASSWORD, AuthActions, make_clocked_app
 
 from trackeep_desktop import accounts
-from trackeep_desktop.models import ApiKey, BackupCode, User
+from trackeep_desktop.storage.models import ApiKey, BackupCode, User
 
 USER_KEYS = {"id", "email", "username", "fullName", "role", "theme", "timezone", "createdAt",
              "totpEnabled"}

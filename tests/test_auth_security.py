@@ -19,8 +19,8 @@ from auth_actions import (
     make_clocked_app,
 )
 
-from trackeep_desktop.auth import resolve_client_ip
-from trackeep_desktop.models import ApiKey, BackupCode, PairingCode, User
+from trackeep_desktop.storage.models import ApiKey, BackupCode, PairingCode, User
+from trackeep_desktop.web.auth import resolve_client_ip
 
 #: API endpoints that answer anonymous clients on purpose, besides those marked ``@public``.
 OPEN_ENDPOINTS = {"api.index", "api.not_found"}

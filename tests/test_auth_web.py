@@ -9,7 +9,7 @@ import pyotp
 import pytest
 from auth_actions import GENEROUS_LIMITS, OWNER, PASSWORD, AuthActions, csrf_from, make_clocked_app
 
-from trackeep_desktop.models import User
+from trackeep_desktop.storage.models import User
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -25,7 +25,7 @@ from browser import (
     wait_live,
 )
 
-from trackeep_desktop.server import ThreadedServer
+from trackeep_desktop.web.server import ThreadedServer
 
 from conftest import unavailable
 

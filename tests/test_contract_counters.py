@@ -8,7 +8,7 @@ import pytest
 
 from trackeep_desktop.capabilities.base import Counters
 from trackeep_desktop.capabilities.counters import MemoryCounters, RedisCounters
-from trackeep_desktop.durable import DatabaseCounterBackup
+from trackeep_desktop.capabilities.durable import DatabaseCounterBackup
 
 NAME = "views:bookmark:12"
 

@@ -7,6 +7,7 @@ import pytest
 
 from trackeep_desktop.capabilities import build_capabilities
 from trackeep_desktop.capabilities.base import INTERFACES
+from trackeep_desktop.capabilities.durable import DatabaseCounterBackup, DatabaseSessionBackup
 from trackeep_desktop.capabilities.fallback import (
     FallbackCache,
     FallbackCounters,
@@ -15,8 +16,7 @@ from trackeep_desktop.capabilities.fallback import (
     FallbackRateLimiter,
     FallbackSessionStore,
 )
-from trackeep_desktop.db import ConfigurationError
-from trackeep_desktop.durable import DatabaseCounterBackup, DatabaseSessionBackup
+from trackeep_desktop.storage.db import ConfigurationError
 
 from conftest import CAPABILITY_CLASSES, implementation
 

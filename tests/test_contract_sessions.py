@@ -9,10 +9,10 @@ import threading
 import pytest
 
 from trackeep_desktop.capabilities.base import SessionStore
+from trackeep_desktop.capabilities.durable import DatabaseSessionBackup
 from trackeep_desktop.capabilities.sessions import MemorySessionStore, RedisSessionStore
-from trackeep_desktop.db import connection
-from trackeep_desktop.durable import DatabaseSessionBackup
-from trackeep_desktop.models import DurableSession
+from trackeep_desktop.storage.db import connection
+from trackeep_desktop.storage.models import DurableSession
 
 HOUR = 3600
 DAY = 24 * HOUR

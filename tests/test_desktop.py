@@ -153,7 +153,7 @@ def test_closing_lets_a_request_in_progress_finish():
 
     from flask import Flask
 
-    from trackeep_desktop.server import ThreadedServer
+    from trackeep_desktop.web.server import ThreadedServer
 
     app = Flask(__name__)
     started, finished = threading.Event(), threading.Event()

@@ -11,9 +11,9 @@ import socketio
 from auth_actions import GENEROUS_LIMITS, OWNER, PASSWORD, AuthActions, bearer
 from werkzeug.serving import make_server
 
-from trackeep_desktop import events
 from trackeep_desktop.capabilities.pubsub import MemoryPubSub
-from trackeep_desktop.realtime import EVENTS_NAMESPACE
+from trackeep_desktop.realtime import events
+from trackeep_desktop.realtime.namespaces import EVENTS_NAMESPACE
 
 
 def wait_for(predicate, timeout=5.0):

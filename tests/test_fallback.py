@@ -111,7 +111,7 @@ def test_redis_outage_and_recovery(make_app, own_redis, caplog):
 
 
 def test_redis_required_refuses_to_start_without_redis(make_app):
-    from trackeep_desktop.db import ConfigurationError
+    from trackeep_desktop.storage.db import ConfigurationError
 
     from services import free_port
 

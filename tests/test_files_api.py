@@ -16,8 +16,9 @@ import pytest
 from auth_actions import GENEROUS_LIMITS, AuthActions, bearer, csrf_from, make_clocked_app
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from trackeep_desktop import events, files
-from trackeep_desktop.models import File, FileShare
+from trackeep_desktop import files
+from trackeep_desktop.realtime import events
+from trackeep_desktop.storage.models import File, FileShare
 
 PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00"
        b"\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\xdac\xfc\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff"

@@ -14,7 +14,7 @@ import yaml
 from test_serve import ServedInstance
 
 from trackeep_desktop.config import SETTINGS_BY_NAME, load_config
-from trackeep_desktop.server import is_loopback
+from trackeep_desktop.web.server import is_loopback
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGING = ROOT / "packaging"

@@ -10,8 +10,8 @@ import pytest
 from auth_actions import GENEROUS_LIMITS, AuthActions, bearer, make_clocked_app
 
 from trackeep_desktop import items
-from trackeep_desktop.db import connection
-from trackeep_desktop.models import Bookmark, ItemTag, Note, Tag, Task
+from trackeep_desktop.storage.db import connection
+from trackeep_desktop.storage.models import Bookmark, ItemTag, Note, Tag, Task
 
 DAY = 86400
 

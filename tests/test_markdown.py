@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from trackeep_desktop.markdown import ALLOWED_TAGS, render_markdown, sanitize_html
+from trackeep_desktop.items.markdown import ALLOWED_TAGS, render_markdown, sanitize_html
 
 
 class Inspector(HTMLParser):

@@ -11,10 +11,15 @@ import time
 import pytest
 from auth_actions import GENEROUS_LIMITS, AuthActions
 
-from trackeep_desktop import metadata
-from trackeep_desktop.db import connection
-from trackeep_desktop.metadata import FetchError, FetchRefused, fetch_metadata, parse_metadata
-from trackeep_desktop.models import Bookmark
+from trackeep_desktop.items import metadata
+from trackeep_desktop.items.metadata import (
+    FetchError,
+    FetchRefused,
+    fetch_metadata,
+    parse_metadata,
+)
+from trackeep_desktop.storage.db import connection
+from trackeep_desktop.storage.models import Bookmark
 
 PAGE = b"""<!doctype html>
 <html><head>

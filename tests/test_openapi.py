@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from trackeep_desktop import items
-from trackeep_desktop.openapi import HIDDEN_ENDPOINTS, build_spec
+from trackeep_desktop.web.openapi import HIDDEN_ENDPOINTS, build_spec
 
 METHODS = {"get", "post", "put", "patch", "delete"}
 

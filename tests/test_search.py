@@ -10,8 +10,8 @@ import pytest
 from auth_actions import GENEROUS_LIMITS, OWNER, AuthActions, bearer
 
 from trackeep_desktop import items, search
-from trackeep_desktop.db import is_postgres
-from trackeep_desktop.models import Note, SearchDocument, User
+from trackeep_desktop.storage.db import is_postgres
+from trackeep_desktop.storage.models import Note, SearchDocument, User
 
 HOSTILE = ['"', '""', '"""', "*", "**", "-", "--", "-*", "NEAR(", "NEAR(a b, 2)", "a OR",
            "AND", "NOT x", "OR OR", "title:", "title:x", "body:", "^x", "{title}: x", "x:",
@@ -230,7 +230,7 @@ def test_the_time_budget_stops_the_scan_and_says_so(user, monkeypatch):
     now = time.time()
     for i in range(30):
         items.create_note(user.id, {"title": f"budget {i}"}, now=now + i)
-    monkeypatch.setattr(search, "PROGRESS_STEPS", 1)
+    monkeypatch.setattr(search.queries, "PROGRESS_STEPS", 1)
     answer = search.search(user.id, "budget", time_budget=0)
     assert answer["approximate"] is True and "stopped after" in answer["reason"]
 
@@ -242,7 +242,7 @@ def test_the_time_budget_stops_the_scan_and_says_so(user, monkeypatch):
             budgets.append(self)
             super().__init__(0 if len(budgets) == 2 else seconds)  # the second: ranking
 
-    monkeypatch.setattr(search, "_Budget", RankingRunsOut)
+    monkeypatch.setattr(search.queries, "_Budget", RankingRunsOut)
     answer = search.search(user.id, "budget", limit=5, offset=2)
     assert answer["approximate"] is True and "by date, not ranked" in answer["reason"]
     assert answer["total"] == 30 and answer["facets"]["note"] == 30

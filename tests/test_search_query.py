@@ -9,7 +9,7 @@ import string
 
 import pytest
 
-from trackeep_desktop.search import (
+from trackeep_desktop.search.query import (
     MAX_QUERY_LENGTH,
     MAX_TERMS,
     ParsedQuery,

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from auth_actions import GENEROUS_LIMITS, OWNER, AuthActions, bearer
 
-from trackeep_desktop import cli, events, files, transfer
-from trackeep_desktop.models import Bookmark, File, Tag, User
+from trackeep_desktop import cli, files, transfer
+from trackeep_desktop.realtime import events
+from trackeep_desktop.storage.models import Bookmark, File, Tag, User
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bookmarks"
 PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00"

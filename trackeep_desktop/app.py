@@ -10,15 +10,16 @@ from typing import Any
 import peewee
 from flask import Flask, request
 
-from . import __version__, migrations
-from .capabilities import Capabilities, build_capabilities
-from .config import ensure_secret_key, load_config
-from .db import bind_database, checkpoint, connection, is_postgres
-from .durable import DatabaseCounterBackup, DatabaseSessionBackup
-from .errors import ApiError, init_error_handlers
-from .observability import Metrics, configure_logging, init_request_tracking
-from .paths import static_dir, templates_dir
-from .realtime import create_socketio
+from trackeep_desktop import __version__
+from trackeep_desktop.capabilities import Capabilities, build_capabilities
+from trackeep_desktop.capabilities.durable import DatabaseCounterBackup, DatabaseSessionBackup
+from trackeep_desktop.config import ensure_secret_key, load_config
+from trackeep_desktop.paths import static_dir, templates_dir
+from trackeep_desktop.realtime.namespaces import create_socketio
+from trackeep_desktop.storage import migrations
+from trackeep_desktop.storage.db import bind_database, checkpoint, connection, is_postgres
+from trackeep_desktop.web.errors import ApiError, init_error_handlers
+from trackeep_desktop.web.observability import Metrics, configure_logging, init_request_tracking
 
 log = logging.getLogger(__name__)
 
@@ -177,19 +178,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     init_request_tracking(app, metrics)
     init_error_handlers(app)
 
-    from . import (
-        api,
-        auth,
-        auth_api,
-        auth_web,
-        files_api,
-        items_api,
-        observability,
-        openapi,
-        search_api,
-        transfer_api,
-        web,
-    )
+    from trackeep_desktop.accounts import api as auth_api
+    from trackeep_desktop.accounts import pages as auth_web
+    from trackeep_desktop.files import api as files_api
+    from trackeep_desktop.items import api as items_api
+    from trackeep_desktop.items import pages as web
+    from trackeep_desktop.search import api as search_api
+    from trackeep_desktop.transfer import api as transfer_api
+    from trackeep_desktop.web import api, auth, observability, openapi
 
     auth.init_app(app)
     app.register_blueprint(observability.bp)

@@ -110,16 +110,16 @@ def prepare_serve(args: argparse.Namespace) -> dict:
 
 
 def cmd_serve(overrides: dict) -> int:
-    from .server import serve
+    from trackeep_desktop.web.server import serve
 
     serve(overrides)
     return 0
 
 
 def cmd_db(args: argparse.Namespace) -> int:
-    from . import migrations
-    from .config import load_config
-    from .db import bind_database
+    from trackeep_desktop.config import load_config
+    from trackeep_desktop.storage import migrations
+    from trackeep_desktop.storage.db import bind_database
 
     config = load_config(_overrides(args))
     db = bind_database(config["DATABASE_URL"])
@@ -138,7 +138,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_settings(args: argparse.Namespace) -> int:
-    from .config import ENV_PREFIX, SETTINGS, load_config
+    from trackeep_desktop.config import ENV_PREFIX, SETTINGS, load_config
 
     config = load_config(_overrides(args))
     for setting in SETTINGS:
@@ -166,9 +166,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    from . import accounts, files_api, transfer
-    from .app import create_app
-    from .db import connection
+    from trackeep_desktop import accounts, transfer
+    from trackeep_desktop.app import create_app
+    from trackeep_desktop.files import api as files_api
+    from trackeep_desktop.storage.db import connection
 
     path = Path(args.file)
     if not path.is_file():
@@ -211,9 +212,10 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     import time
 
-    from . import files_api, search
-    from .app import create_app
-    from .db import connection
+    from trackeep_desktop import search
+    from trackeep_desktop.app import create_app
+    from trackeep_desktop.files import api as files_api
+    from trackeep_desktop.storage.db import connection
 
     app = create_app(_overrides(args))
     state = app.extensions["trackeep"]
@@ -245,9 +247,10 @@ def _read_new_password(from_stdin: bool) -> str | None:
 def cmd_user(args: argparse.Namespace) -> int:
     import time
 
-    from . import accounts, auth
-    from .app import create_app
-    from .db import connection
+    from trackeep_desktop import accounts
+    from trackeep_desktop.app import create_app
+    from trackeep_desktop.storage.db import connection
+    from trackeep_desktop.web import auth
 
     password = _read_new_password(args.stdin)
     if password is None:
@@ -282,12 +285,12 @@ def cmd_user(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.version:
-        from . import __version__
+        from trackeep_desktop import __version__
 
         print(f"trackeep {__version__}")
         return 0
     serve_overrides = prepare_serve(args) if args.command == "serve" else None
-    from .db import ConfigurationError
+    from trackeep_desktop.storage.db import ConfigurationError
 
     try:
         if args.command == "serve":
@@ -302,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_search(args)
         if args.command == "user":
             return cmd_user(args)
-        from .desktop import run_desktop
+        from trackeep_desktop.desktop.program import run_desktop
 
         return run_desktop(_overrides(args))
     except ConfigurationError as exc:

@@ -17,8 +17,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .db import ConfigurationError
-from .paths import default_data_dir
+from trackeep_desktop.paths import default_data_dir
+from trackeep_desktop.storage.db import ConfigurationError
 
 log = logging.getLogger(__name__)
 

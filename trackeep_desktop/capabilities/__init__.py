@@ -13,9 +13,7 @@ import logging
 from collections.abc import Callable
 from urllib.parse import urlparse
 
-from ..clock import SystemClock
-from ..db import ConfigurationError
-from .base import (
+from trackeep_desktop.capabilities.base import (
     Cache,
     CounterBackup,
     Counters,
@@ -26,7 +24,9 @@ from .base import (
     SessionBackup,
     SessionStore,
 )
-from .keys import Keyspace
+from trackeep_desktop.capabilities.keys import Keyspace
+from trackeep_desktop.clock import SystemClock
+from trackeep_desktop.storage.db import ConfigurationError
 
 log = logging.getLogger(__name__)
 
@@ -114,12 +114,12 @@ def build_capabilities(
         raise ConfigurationError(
             f"unsupported Redis URL {redis_url!r}: use redis://HOST:PORT/DB, rediss://, "
             "unix:///path/to/socket or redis+sentinel://HOST:PORT/SERVICE")
-    from .cache import MemoryCache
-    from .counters import MemoryCounters
-    from .leaderboard import MemoryLeaderboard
-    from .pubsub import MemoryPubSub
-    from .ratelimit import MemoryRateLimiter
-    from .sessions import MemorySessionStore
+    from trackeep_desktop.capabilities.cache import MemoryCache
+    from trackeep_desktop.capabilities.counters import MemoryCounters
+    from trackeep_desktop.capabilities.leaderboard import MemoryLeaderboard
+    from trackeep_desktop.capabilities.pubsub import MemoryPubSub
+    from trackeep_desktop.capabilities.ratelimit import MemoryRateLimiter
+    from trackeep_desktop.capabilities.sessions import MemorySessionStore
 
     clock = clock or SystemClock()
     keyspace = Keyspace(key_prefix)
@@ -142,9 +142,9 @@ def build_capabilities(
             "TRACKEEP_REDIS_URL is set but the redis package is not installed: "
             "pip install 'trackeep-desktop[redis]'") from exc
 
-    from .cache import RedisCache
-    from .counters import RedisCounters
-    from .fallback import (
+    from trackeep_desktop.capabilities.cache import RedisCache
+    from trackeep_desktop.capabilities.counters import RedisCounters
+    from trackeep_desktop.capabilities.fallback import (
         FallbackCache,
         FallbackCounters,
         FallbackLeaderboard,
@@ -153,10 +153,10 @@ def build_capabilities(
         FallbackSessionStore,
         RedisMonitor,
     )
-    from .leaderboard import RedisLeaderboard
-    from .pubsub import RedisPubSub
-    from .ratelimit import RedisRateLimiter
-    from .sessions import RedisSessionStore
+    from trackeep_desktop.capabilities.leaderboard import RedisLeaderboard
+    from trackeep_desktop.capabilities.pubsub import RedisPubSub
+    from trackeep_desktop.capabilities.ratelimit import RedisRateLimiter
+    from trackeep_desktop.capabilities.sessions import RedisSessionStore
 
     client = redis_client_from_url(redis_url)
     monitor = RedisMonitor(client, observe_latency=observe_redis_latency)

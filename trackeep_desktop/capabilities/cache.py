@@ -13,9 +13,9 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from ..clock import SystemClock
-from .base import Cache, CacheStats, Health, ping_health
-from .keys import Keyspace
+from trackeep_desktop.capabilities.base import Cache, CacheStats, Health, ping_health
+from trackeep_desktop.capabilities.keys import Keyspace
+from trackeep_desktop.clock import SystemClock
 
 #: Keys under this prefix hold generation numbers, not cached values.
 GENERATION_PREFIX = "gen:"

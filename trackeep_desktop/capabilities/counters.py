@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import threading
 
-from ..clock import SystemClock
-from .base import CounterBackup, Counters, Health, ping_health
-from .keys import Keyspace
+from trackeep_desktop.capabilities.base import CounterBackup, Counters, Health, ping_health
+from trackeep_desktop.capabilities.keys import Keyspace
+from trackeep_desktop.clock import SystemClock
 
 #: How many dirty counters one flush round takes from Redis.
 FLUSH_BATCH = 1000

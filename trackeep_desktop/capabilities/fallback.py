@@ -35,8 +35,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..clock import SystemClock
-from .base import (
+from trackeep_desktop.capabilities.base import (
     Cache,
     CacheStats,
     Counters,
@@ -49,6 +48,7 @@ from .base import (
     SessionStore,
     Subscription,
 )
+from trackeep_desktop.clock import SystemClock
 
 log = logging.getLogger("trackeep.redis")
 

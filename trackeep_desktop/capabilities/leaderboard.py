@@ -11,9 +11,9 @@ import threading
 
 from sortedcontainers import SortedList
 
-from ..clock import SystemClock
-from .base import Health, Leaderboard, ping_health
-from .keys import Keyspace
+from trackeep_desktop.capabilities.base import Health, Leaderboard, ping_health
+from trackeep_desktop.capabilities.keys import Keyspace
+from trackeep_desktop.clock import SystemClock
 
 
 def check_score(score: float) -> float:

@@ -14,9 +14,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ..clock import SystemClock
-from .base import Health, PubSub, Subscription, is_pattern
-from .keys import Keyspace
+from trackeep_desktop.capabilities.base import Health, PubSub, Subscription, is_pattern
+from trackeep_desktop.capabilities.keys import Keyspace
+from trackeep_desktop.clock import SystemClock
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ import itertools
 import os
 import threading
 
-from ..clock import SystemClock
-from .base import Health, RateLimiter, RateLimitResult, ping_health
-from .keys import Keyspace
+from trackeep_desktop.capabilities.base import Health, RateLimiter, RateLimitResult, ping_health
+from trackeep_desktop.capabilities.keys import Keyspace
+from trackeep_desktop.clock import SystemClock
 
 
 def check_sliding(limit: int, window: float, cost: int) -> None:

@@ -22,9 +22,9 @@ import json
 import secrets
 import threading
 
-from ..clock import SystemClock
-from .base import Health, SessionBackup, SessionStore, ping_health
-from .keys import Keyspace
+from trackeep_desktop.capabilities.base import Health, SessionBackup, SessionStore, ping_health
+from trackeep_desktop.capabilities.keys import Keyspace
+from trackeep_desktop.clock import SystemClock
 
 #: Keys a caller's ``data`` may not set: they belong to the session record itself.
 RESERVED_KEYS = frozenset({"id", "user_id", "created_at", "last_active", "ttl", "_durable_at"})

@@ -1,0 +1,143 @@
+"""TODO launch."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import threading
+import time
+
+from flask import Blueprint, Flask, current_app, redirect, request, url_for
+from trackeep_desktop.auth import end_current_session, public, set_session_cookie, start_session
+from trackeep_desktop.models import User
+
+from trackeep_desktop import accounts
+
+log = logging.getLogger(__name__)
+
+
+WINDOW_TITLE = "Trackeep"
+
+
+LOCK_FILE = "desktop.lock"
+
+
+INSTANCE_FILE = "desktop.json"
+
+
+WINDOW_FILE = "window.json"
+
+
+#: Seconds a launch token stays valid; the window asks for its page right after start-up.
+LAUNCH_TOKEN_TTL = 120.0
+
+
+#: The window's default and smallest size.
+DEFAULT_SIZE = (1200, 800)
+
+
+MIN_SIZE = (480, 400)
+
+
+#: Test and benchmark hook: a JavaScript expression evaluated in the window after each page
+#: load; the result is printed as one ``Trackeep window loaded: {json}`` line on stdout.
+PROBE_ENV = "TRACKEEP_DESKTOP_PROBE"
+
+
+LOADED_PREFIX = "Trackeep window loaded: "
+
+
+RUNNING_PREFIX = "Trackeep is running at "
+
+
+#: ``app.extensions`` key of the :class:`LaunchTokens` of a desktop app.
+EXTENSION = "trackeep_desktop_launch"
+
+
+
+class LaunchTokens:
+    """One-time, short-lived tokens that sign the desktop's owner in.
+
+    Only a SHA-256 of each token is kept, in this process's memory; a token is gone once
+    redeemed or expired. The ids of the sessions started this way are remembered so the
+    desktop can end them when its window closes.
+    """
+
+    def __init__(self, ttl: float = LAUNCH_TOKEN_TTL, clock=time.monotonic):
+        self.ttl = ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._expiry: dict[str, float] = {}  # sha256(token) -> monotonic expiry
+        self.session_ids: set[str] = set()
+
+    @staticmethod
+    def _digest(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    def issue(self) -> str:
+        """A new token, valid once within :attr:`ttl` seconds."""
+        token = secrets.token_urlsafe(32)
+        now = self._clock()
+        with self._lock:
+            self._expiry = {d: t for d, t in self._expiry.items() if t > now}
+            self._expiry[self._digest(token)] = now + self.ttl
+        return token
+
+    def redeem(self, token: str) -> bool:
+        """True once for a live token; False for an unknown, used or expired one."""
+        if not token or len(token) > 256:
+            return False
+        with self._lock:
+            expires = self._expiry.pop(self._digest(token), None)
+        return expires is not None and expires > self._clock()
+
+
+bp = Blueprint("desktop", __name__)
+
+
+def _private(response):
+    """Keep a response that carries or follows a launch token out of caches and Referers."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def find_owner():
+    """The account the desktop signs in: the first active admin, or None."""
+    return (User.select().where(User.role == "admin", User.is_active)
+            .order_by(User.id).first())
+
+
+@bp.get("/launch")
+@public  # deliberately anonymous: the token is the credential
+def launch():
+    """Swap a launch token for a session of the owner, then show the dashboard.
+
+    Before the owner exists this is the owner set-up; a wrong, used or expired token leads
+    to the login page, as for any other client.
+    """
+    tokens: LaunchTokens = current_app.extensions[EXTENSION]
+    if not tokens.redeem(request.args.get("token", "")):
+        log.warning("refused a desktop launch link: unknown, used or expired token")
+        return _private(redirect(url_for("auth_web.login")))
+    if accounts.count_users() == 0:
+        return _private(redirect(url_for("auth_web.setup")))
+    owner = find_owner()
+    if owner is None:
+        log.warning("desktop launch: no active admin account to sign in")
+        return _private(redirect(url_for("auth_web.login")))
+    end_current_session()
+    session = start_session(owner, remember=False, kind="desktop")
+    tokens.session_ids.add(session["id"])
+    response = redirect(url_for("web.index"))
+    set_session_cookie(response, session)
+    return _private(response)
+
+
+def register_launch(app: Flask) -> LaunchTokens:
+    """Add ``/desktop/launch`` to ``app`` (desktop mode only); returns its token store."""
+    tokens = LaunchTokens()
+    app.extensions[EXTENSION] = tokens
+    app.register_blueprint(bp, url_prefix="/desktop")
+    return tokens

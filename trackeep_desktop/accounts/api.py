@@ -1,0 +1,482 @@
+"""The accounts API under ``/api/v1``: login, registration, profile, two-factor, sessions,
+API keys, device pairing, the browser extension's key check, and user administration.
+
+Paths and field names follow the original Trackeep API where it had them (``/auth/login``,
+``/auth/register``, ``/auth/me``, ``/auth/check-users``, ``/auth/profile``,
+``/auth/password``, ``/auth/2fa/...``, ``/admin/users``, ``/browser-extension/validate``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+
+import segno
+from flask import Blueprint, current_app, jsonify, make_response, request
+
+from trackeep_desktop import accounts
+from trackeep_desktop.web.auth import (
+    admin_required,
+    check_grantable,
+    clear_session_cookie,
+    current_credentials,
+    current_user,
+    end_current_session,
+    end_user_sessions,
+    hit_auth_limit,
+    list_sessions,
+    login_required,
+    now,
+    public,
+    require_scope,
+    revoke_session,
+    start_session,
+    verify_login,
+)
+from trackeep_desktop.web.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("auth_api", __name__)
+
+
+# ---------------------------------------------------------------------------------- helpers
+
+
+def body() -> dict:
+    """The JSON object of the request (an empty one when there is no body)."""
+    data = request.get_json(silent=True)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ApiError(400, "the request body must be a JSON object")
+    return data
+
+
+def field(data: dict, *names: str, default=None):
+    """The first of ``names`` present in ``data`` (the API takes camelCase and snake_case)."""
+    for name in names:
+        if data.get(name) is not None:
+            return data[name]
+    return default
+
+
+def text(data: dict, *names: str) -> str:
+    value = field(data, *names, default="")
+    if not isinstance(value, str):
+        raise ApiError(400, f"{names[0]} must be a string", field=names[0])
+    return value
+
+
+@contextlib.contextmanager
+def domain_errors():
+    """Answer the domain's refusals: 400 bad input, 409 taken, 403 not allowed."""
+    try:
+        yield
+    except accounts.InvalidInput as exc:
+        raise ApiError(400, exc.message, **({"field": exc.field} if exc.field else {})) from exc
+    except accounts.AlreadyExists as exc:
+        raise ApiError(409, exc.message, **({"field": exc.field} if exc.field else {})) from exc
+    except accounts.NotAllowed as exc:
+        raise ApiError(403, exc.message) from exc
+
+
+def settings(name: str):
+    return current_app.config[name]
+
+
+def auth_answer(user, session, status: int = 200):
+    return jsonify({"token": session["id"], "user": accounts.user_to_json(user)}), status
+
+
+# ------------------------------------------------------------------------ login and sign-up
+
+
+@bp.get("/auth/check-users")
+@public
+def check_users():
+    """Whether the first-run set-up is still to be done."""
+    count = accounts.count_users()
+    return jsonify({"hasUsers": count > 0, "count": count})
+
+
+@bp.post("/auth/register")
+@public
+def register():
+    """Create the owner on first run; afterwards only when registration is open."""
+    data = body()
+    hit_auth_limit("register")
+    fields = dict(email=text(data, "email"), username=text(data, "username"),
+                  password=text(data, "password"), full_name=text(data, "fullName", "full_name"),
+                  now=now(), min_password_length=settings("PASSWORD_MIN_LENGTH"))
+    with domain_errors():
+        if accounts.count_users() == 0:
+            user = accounts.create_owner(**fields)
+            log.info("owner account %s created", user.username)
+        elif settings("REGISTRATION_OPEN"):
+            user = accounts.create_user(**fields)
+            log.info("account %s registered", user.username)
+        else:
+            raise ApiError(403, "registration is closed: ask an admin for an account")
+    return auth_answer(user, start_session(user, remember=False, kind="api"), 201)
+
+
+@bp.post("/auth/login")
+@bp.post("/auth/login-totp")
+@public
+def login():
+    """``{email (or username), password, totp_code?, remember?}`` → ``{token, user}``.
+
+    With two-factor on and no valid code: 401 ``{"error", "requires_totp": true}``.
+    """
+    data = body()
+    login_name = text(data, "email", "username", "login").strip()
+    password = text(data, "password")
+    code = text(data, "totp_code", "totpCode", "code")
+    if not login_name or not password:
+        raise ApiError(400, "email (or username) and password are required")
+    user = accounts.find_user_by_login(login_name)
+    hit_auth_limit("login", user, login_name)
+    verify_login(user, password, code or None)
+    remember = bool(field(data, "remember", "rememberMe", "remember_me", default=False))
+    return auth_answer(user, start_session(user, remember=remember, kind="api"))
+
+
+@bp.post("/auth/logout")
+@login_required
+def logout():
+    """End this session on the server (an API key has no session to end)."""
+    end_current_session()
+    response = make_response(jsonify({"message": "logged out"}))
+    if current_credentials().via == "cookie":
+        clear_session_cookie(response)
+    return response
+
+
+@bp.get("/auth/me")
+@login_required
+def me():
+    return jsonify({"user": accounts.user_to_json(current_user())})
+
+
+# ------------------------------------------------------------------------ profile, password
+
+
+@bp.route("/auth/profile", methods=["PUT", "PATCH"])
+@require_scope("account")
+def update_profile():
+    data = body()
+    with domain_errors():
+        user = accounts.update_profile(
+            current_user(), now=now(), full_name=field(data, "fullName", "full_name"),
+            email=field(data, "email"), theme=field(data, "theme"),
+            timezone=field(data, "timezone"))
+    return jsonify({"user": accounts.user_to_json(user)})
+
+
+@bp.route("/auth/password", methods=["PUT", "POST"])
+@require_scope("account")
+def change_password():
+    """Change the password (the current one is required); ends every other session."""
+    data = body()
+    user = current_user()
+    hit_auth_limit("password", user)
+    with domain_errors():
+        accounts.change_password(
+            user, text(data, "currentPassword", "current_password"),
+            text(data, "newPassword", "new_password"), now=now(),
+            min_password_length=settings("PASSWORD_MIN_LENGTH"))
+    ended = end_user_sessions(user, keep_current=True)
+    log.info("user %s changed their password; %d other sessions ended", user.username, ended)
+    return jsonify({"message": "password changed", "sessionsEnded": ended})
+
+
+# ------------------------------------------------------------------------------- two-factor
+
+
+def qr_data_uri(uri: str) -> str:
+    """A PNG data URI of the QR code for an ``otpauth://`` URI (made here: no CDN, no
+    third party sees the secret)."""
+    return segno.make(uri, error="m").png_data_uri(scale=5, border=2)
+
+
+@bp.get("/auth/2fa/status")
+@require_scope("account")
+def totp_status():
+    user = current_user()
+    return jsonify({"enabled": user.totp_enabled, "setup": user.totp_pending_secret is not None,
+                    "backupCodesRemaining": accounts.backup_codes_left(user)})
+
+
+@bp.post("/auth/2fa/setup")
+@require_scope("account")
+def totp_setup():
+    """Start enrolment (the password is required): the secret and its QR code, shown once."""
+    data = body()
+    user = current_user()
+    hit_auth_limit("2fa", user)
+    if not accounts.verify_password(user.password_hash, text(data, "password")):
+        raise ApiError(400, "The password is incorrect.", field="password")
+    with domain_errors():
+        secret, uri = accounts.begin_totp_enrolment(user)
+    return jsonify({"secret": secret, "otpauth_url": uri, "qr_code": qr_data_uri(uri)})
+
+
+@bp.post("/auth/2fa/enable")
+@require_scope("account")
+def totp_enable():
+    """Confirm enrolment with a first code; answers the ten backup codes, shown once."""
+    user = current_user()
+    hit_auth_limit("2fa", user)
+    with domain_errors():
+        codes = accounts.confirm_totp_enrolment(user, text(body(), "code"), now=now())
+    log.info("user %s turned two-factor authentication on", user.username)
+    return jsonify({"message": "two-factor authentication is on", "backup_codes": codes})
+
+
+@bp.post("/auth/2fa/disable")
+@require_scope("account")
+def totp_disable():
+    data = body()
+    user = current_user()
+    hit_auth_limit("2fa", user)
+    with domain_errors():
+        accounts.disable_totp(user, text(data, "password"), text(data, "code"), now=now())
+    log.info("user %s turned two-factor authentication off", user.username)
+    return jsonify({"message": "two-factor authentication is off"})
+
+
+@bp.post("/auth/2fa/backup-codes/regenerate")
+@require_scope("account")
+def totp_regenerate_backup_codes():
+    user = current_user()
+    hit_auth_limit("2fa", user)
+    with domain_errors():
+        codes = accounts.regenerate_backup_codes(user, text(body(), "code"), now=now())
+    return jsonify({"backup_codes": codes})
+
+
+# ---------------------------------------------------------------------------------- pairing
+
+
+@bp.post("/auth/pairing-code")
+@require_scope("account")
+def pairing_code():
+    """A one-time code (valid ``PAIRING_CODE_TTL`` seconds) for a device to pair with."""
+    check_grantable(list(accounts.PAIRING_SCOPES))
+    ttl = settings("PAIRING_CODE_TTL")
+    issued = now()
+    code = accounts.create_pairing_code(current_user(), now=issued, ttl=ttl)
+    return jsonify({"code": code, "expiresAt": accounts.iso_time(issued + ttl),
+                    "expiresIn": ttl, "scopes": list(accounts.PAIRING_SCOPES)})
+
+
+@bp.post("/auth/pair")
+@public
+def pair():
+    """``{code, device_name}`` → 201 ``{token, api_key, user}``: the code, once, for a key."""
+    data = body()
+    hit_auth_limit("pair")
+    redeemed = accounts.redeem_pairing_code(
+        text(data, "code"), text(data, "device_name", "deviceName"), now=now())
+    if redeemed is None:
+        raise ApiError(401, "invalid or expired pairing code")
+    record, raw = redeemed
+    log.info("user %s paired a device (key %d)", record.user.username, record.id)
+    return jsonify({"token": raw, "api_key": accounts.api_key_to_json(record),
+                    "user": accounts.user_to_json(record.user)}), 201
+
+
+# --------------------------------------------------------------------------------- sessions
+
+
+@bp.get("/sessions")
+@require_scope("account")
+def sessions_list():
+    return jsonify({"sessions": list_sessions(current_user())})
+
+
+@bp.delete("/sessions/<handle>")
+@require_scope("account")
+def session_revoke(handle):
+    if not revoke_session(current_user(), handle):
+        raise ApiError(404, "no such session")
+    return "", 204
+
+
+@bp.delete("/sessions")
+@require_scope("account")
+def sessions_revoke_others():
+    """End every session of the user but this one."""
+    return jsonify({"revoked": end_user_sessions(current_user(), keep_current=True)})
+
+
+# --------------------------------------------------------------------------------- API keys
+
+
+def parse_expiry(data: dict, issued: float) -> float | None:
+    """``expires_in_days`` (a number) or ``expires_at`` (ISO 8601) → epoch seconds, or None."""
+    days = field(data, "expires_in_days", "expiresInDays")
+    if days not in (None, "", 0, "0"):
+        try:
+            days = float(days)
+        except (TypeError, ValueError):
+            raise ApiError(400, "expires_in_days must be a number", field="expires_in_days") \
+                from None
+        if not 0 < days <= 3650:
+            raise ApiError(400, "expires_in_days must be between 1 and 3650",
+                           field="expires_in_days")
+        return issued + days * 86400
+    at = field(data, "expires_at", "expiresAt")
+    if at:
+        try:
+            moment = dt.datetime.fromisoformat(str(at).replace("Z", "+00:00"))
+        except ValueError:
+            raise ApiError(400, "expires_at must be an ISO 8601 time", field="expires_at") \
+                from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)
+        return moment.timestamp()
+    return None
+
+
+@bp.get("/api-keys")
+@require_scope("account")
+def api_keys_list():
+    return jsonify({"api_keys": [accounts.api_key_to_json(k)
+                                 for k in accounts.list_api_keys(current_user())]})
+
+
+@bp.post("/api-keys")
+@require_scope("account")
+def api_key_create():
+    """``{name, scopes, expires_in_days?}`` → 201 ``{key, api_key}``; the key is shown once."""
+    data = body()
+    scopes = field(data, "scopes", "permissions", default=["read"])
+    if isinstance(scopes, str):
+        scopes = scopes.replace(",", " ").split()
+    if not isinstance(scopes, list):
+        raise ApiError(400, "scopes must be a list", field="scopes")
+    issued = now()
+    with domain_errors():
+        scopes = accounts.check_scopes(scopes)
+        check_grantable(scopes)
+        record, raw = accounts.create_api_key(current_user(), text(data, "name"), scopes,
+                                              now=issued, expires_at=parse_expiry(data, issued))
+    log.info("user %s created API key %d", current_user().username, record.id)
+    return jsonify({"key": raw, "api_key": accounts.api_key_to_json(record)}), 201
+
+
+@bp.delete("/api-keys/<int:key_id>")
+@require_scope("account")
+def api_key_revoke(key_id):
+    if not accounts.revoke_api_key(current_user(), key_id):
+        raise ApiError(404, "no such API key")
+    log.info("user %s revoked API key %d", current_user().username, key_id)
+    return "", 204
+
+
+@bp.get("/browser-extension/validate")
+@login_required
+def browser_extension_validate():
+    """What the browser extension asks of a key: whose it is and what it may do."""
+    credentials = current_credentials()
+    user = credentials.user
+    key = credentials.api_key
+    return jsonify({
+        "valid": True,
+        "user_id": user.id,
+        "username": user.username,
+        "permissions": credentials.scopes,
+        "expires_at": accounts.iso_time(key.expires_at) if key is not None else None,
+        "user": {"id": user.id, "username": user.username},
+    })
+
+
+# ------------------------------------------------------------------------- administration
+
+
+def _target_user(user_id: int):
+    user = accounts.get_user(user_id)
+    if user is None:
+        raise ApiError(404, "no such user")
+    return user
+
+
+@bp.get("/admin/users")
+@admin_required
+def admin_users():
+    return jsonify({"users": [accounts.user_to_admin_json(u) for u in accounts.list_users()]})
+
+
+@bp.post("/admin/users")
+@admin_required
+def admin_create_user():
+    data = body()
+    with domain_errors():
+        user = accounts.create_user(
+            text(data, "email"), text(data, "username"), text(data, "password"), now=now(),
+            full_name=text(data, "fullName", "full_name"),
+            role=field(data, "role", default="user"),
+            min_password_length=settings("PASSWORD_MIN_LENGTH"))
+    log.info("admin %s created account %s", current_user().username, user.username)
+    return jsonify({"user": accounts.user_to_admin_json(user)}), 201
+
+
+@bp.get("/admin/users/<int:user_id>")
+@admin_required
+def admin_get_user(user_id):
+    return jsonify({"user": accounts.user_to_admin_json(_target_user(user_id))})
+
+
+@bp.patch("/admin/users/<int:user_id>")
+@admin_required
+def admin_update_user(user_id):
+    """``{role?, isActive?, fullName?, email?}``; disabling ends the user's sessions."""
+    data = body()
+    user = _target_user(user_id)
+    actor = current_user()
+    active = field(data, "isActive", "is_active")
+    with domain_errors():
+        if active is not None:
+            if not isinstance(active, bool):
+                raise ApiError(400, "isActive must be true or false", field="isActive")
+            if not active and user.id == actor.id:
+                raise ApiError(403, "you cannot disable your own account")
+            accounts.set_active(user, active, now=now())
+            if not active:
+                end_user_sessions(user, keep_current=False)
+            log.info("admin %s %s account %s", actor.username,
+                     "enabled" if active else "disabled", user.username)
+        if field(data, "role") is not None:
+            accounts.set_role(user, field(data, "role"), now=now())
+            log.info("admin %s made %s a(n) %s", actor.username, user.username, user.role)
+        if field(data, "fullName", "full_name", "email") is not None:
+            accounts.update_profile(user, now=now(), full_name=field(data, "fullName",
+                                                                     "full_name"),
+                                    email=field(data, "email"))
+    return jsonify({"user": accounts.user_to_admin_json(user)})
+
+
+@bp.put("/admin/users/<int:user_id>/role")
+@admin_required
+def admin_set_role(user_id):
+    """The original API's role change: ``{role}``."""
+    user = _target_user(user_id)
+    with domain_errors():
+        accounts.set_role(user, text(body(), "role"), now=now())
+    return jsonify({"user": accounts.user_to_admin_json(user)})
+
+
+@bp.post("/admin/users/<int:user_id>/reset-password")
+@admin_required
+def admin_reset_password(user_id):
+    """Set a new password for a user (``{password}``) and end all of their sessions."""
+    user = _target_user(user_id)
+    with domain_errors():
+        accounts.set_password(user, text(body(), "password"), now=now(),
+                              min_password_length=settings("PASSWORD_MIN_LENGTH"))
+    ended = end_user_sessions(user, keep_current=user.id == current_user().id)
+    log.info("admin %s reset the password of %s", current_user().username, user.username)
+    return jsonify({"user": accounts.user_to_admin_json(user), "sessionsEnded": ended})

@@ -1,0 +1,444 @@
+"""The files API under ``/api/v1`` (upload, list, read, edit, trash, download, preview,
+share links) and the public share-link download at ``/s/<token>``.
+
+Uploads stream to disk: the views that take one are marked :func:`streamed_upload`, and
+before anything reads such a request's body (the CSRF check may, for cookie sessions) the
+request is given a size limit and werkzeug's upload-stream hook is pointed at a
+:class:`~trackeep_desktop.files.Spool` in the data folder, which hashes as it writes and
+refuses bytes past the limit. Nothing of a failed upload stays behind: spools a view did not
+consume are deleted when the request ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app, g, jsonify, request, send_file, url_for
+
+from trackeep_desktop import files, items
+from trackeep_desktop.items.api import json_body, optional_json_body, paged_response
+from trackeep_desktop.realtime import events
+from trackeep_desktop.web import openapi
+from trackeep_desktop.web.auth import (
+    client_ip,
+    current_user,
+    hit_limit,
+    now,
+    public,
+    require_scope,
+    state,
+)
+from trackeep_desktop.web.errors import ApiError, error_response
+from trackeep_desktop.web.openapi import api_doc, query_param
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("files_api", __name__)
+#: The public share-link download, outside ``/api/`` (registered without a prefix).
+share_bp = Blueprint("files_share", __name__)
+
+#: Room for the multipart boundaries and the small fields sent along with the file.
+FORM_OVERHEAD = 64 * 1024
+#: Downloads of files and previews: never rendered as anything but their declared type, and
+#: sandboxed if a browser does render them.
+SAFE_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; "
+                               "sandbox",
+    "Cache-Control": "private, no-cache",
+}
+
+
+# ---------------------------------------------------------------------------- blob store
+
+
+def blob_store(app=None) -> files.BlobStore:
+    """The content-addressed store of this app: ``DATA_DIR/files``."""
+    config = (app or current_app).config
+    return files.BlobStore(Path(config["DATA_DIR"]) / "files")
+
+
+@bp.record_once
+def _start_up(setup_state) -> None:
+    """At start-up: files join the trash with this app's store, and temporary upload files
+    a crash or a killed upload left behind are deleted."""
+    store = blob_store(setup_state.app)
+    files.register_item_type(store)
+    try:
+        store.clean_temp()
+    except OSError as exc:
+        log.warning("could not clean temporary upload files: %s", exc)
+
+
+# ---------------------------------------------------------------------- streamed uploads
+
+
+def streamed_upload(setting: str) -> Callable:
+    """Decorator: the view takes a multipart upload, streamed to spools in the blob store and
+    limited to the setting ``setting`` (in MB). Register :func:`prepare_upload` and
+    :func:`discard_unused_spools` on the view's blueprint."""
+
+    def decorate(view: Callable) -> Callable:
+        view.upload_limit_setting = setting  # type: ignore[attr-defined]
+        return view
+
+    return decorate
+
+
+def upload_limit(setting: str) -> int:
+    """The limit of a setting in MB, in bytes."""
+    return int(current_app.config[setting] * 1024 * 1024)
+
+
+def prepare_upload(endpoint: str | None, values: dict | None) -> None:
+    """For :func:`streamed_upload` views, before any ``before_request`` hook can read the
+    body: limit it, and stream its files to spools (URL value preprocessors run first)."""
+    view = current_app.view_functions.get(endpoint or "")
+    setting = getattr(view, "upload_limit_setting", None)
+    if setting is None:
+        return
+    limit = upload_limit(setting)
+    request.max_content_length = limit + FORM_OVERHEAD
+    spools: list[files.Spool] = g.setdefault("upload_spools", [])
+    store = blob_store()
+
+    def stream_factory(total_content_length, content_type, filename=None, content_length=None):
+        spool = store.spool(limit)
+        spools.append(spool)
+        return spool
+
+    # werkzeug's documented hook for where uploaded files are written (a method it calls on
+    # the request); set per request, so only these views stream to the store.
+    request._get_file_stream = stream_factory  # type: ignore[method-assign]
+
+
+def discard_unused_spools(exc: BaseException | None) -> None:
+    """When a request ends, delete the spools no view moved into the store."""
+    for spool in g.pop("upload_spools", []):
+        if spool.active:
+            spool.discard()
+
+
+def check_content_length(setting: str) -> int:
+    """Refuse (413) a body whose declared length is already beyond the limit; returns the
+    limit in bytes."""
+    limit = upload_limit(setting)
+    if request.content_length is not None and request.content_length > limit + FORM_OVERHEAD:
+        raise files.TooLarge(limit)
+    return limit
+
+
+def uploaded_spool(field: str = "file") -> tuple[files.Spool, str]:
+    """The spool and the client's file name of the multipart field ``field`` (400 if the
+    request has none)."""
+    if request.mimetype != "multipart/form-data":
+        raise ApiError(400, f"send the file as multipart/form-data in the field {field!r}",
+                       field=field)
+    upload = request.files.get(field)
+    if upload is None or not isinstance(upload.stream, files.Spool):
+        raise ApiError(400, f"the multipart field {field!r} with a file is missing",
+                       field=field)
+    return upload.stream, upload.filename or ""
+
+
+@bp.app_errorhandler(files.TooLarge)
+def _too_large(exc: files.TooLarge):
+    return error_response(413, exc.message, limit_bytes=exc.limit)
+
+
+bp.url_value_preprocessor(prepare_upload)
+bp.teardown_request(discard_unused_spools)
+
+
+# ------------------------------------------------------------------------------- helpers
+
+
+@contextlib.contextmanager
+def domain_errors():
+    """Answer the domain's refusals: 400 bad input, 404 not found."""
+    try:
+        yield
+    except (files.InvalidInput, items.InvalidInput) as exc:
+        raise ApiError(400, exc.message, **({"field": exc.field} if exc.field else {})) from exc
+    except (files.NotFound, items.NotFound) as exc:
+        raise ApiError(404, exc.message) from exc
+
+
+def _tags_from_form() -> list | None:
+    """Tags sent with an upload: repeated ``tags`` fields, or one comma-separated field."""
+    values = request.form.getlist("tags") or request.form.getlist("tags[]")
+    if not values:
+        return None
+    if len(values) == 1:
+        return [part.strip() for part in values[0].split(",") if part.strip()]
+    return values
+
+
+def _one_file_json(user_id: int, record) -> dict:
+    return files.file_to_json(record, files.tags_of(user_id, [record.id]).get(record.id, []))
+
+
+def _send(record, disposition: str) -> Response:
+    path = blob_store().path_for(record.sha256)
+    if not path.is_file():
+        log.error("the blob %s of file %s is missing from %s", record.sha256, record.id,
+                  path.parent)
+        raise ApiError(500, "the stored content of this file is missing")
+    response = send_file(path, mimetype=record.mime_type, conditional=True,
+                         etag=record.sha256, last_modified=record.created_at, max_age=None)
+    response.headers["Content-Type"] = record.mime_type  # no charset guessed for us
+    response.headers["Content-Disposition"] = files.content_disposition(disposition,
+                                                                        record.name)
+    response.headers.update(SAFE_HEADERS)
+    return response
+
+
+def _publish(user_id: int, action: str, record) -> None:
+    payload = _one_file_json(user_id, record)
+    events.publish_change(state().capabilities.pubsub, user_id, files.ITEM_TYPE, action,
+                          payload, record.id)
+
+
+# ------------------------------------------------------------------------------- schemas
+
+_TIMESTAMP = {"type": "string", "format": "date-time"}
+_NULLABLE_TIMESTAMP = {"type": "string", "format": "date-time", "nullable": True}
+FILE = openapi.schema("File", {"type": "object", "properties": {
+    "id": {"type": "integer"}, "user_id": {"type": "integer"},
+    "name": {"type": "string", "description": "the original name, cleaned for display"},
+    "original_name": {"type": "string", "description": "the same as name (original API)"},
+    "file_name": {"type": "string", "description": "the same as name (original API)"},
+    "description": {"type": "string"}, "mime_type": {"type": "string"},
+    "file_type": {"type": "string", "enum": list(files.KINDS)},
+    "file_size": {"type": "integer", "description": "bytes"},
+    "sha256": {"type": "string"}, "is_public": {"type": "boolean"},
+    "previewable": {"type": "boolean"}, "download_url": {"type": "string"},
+    "preview_url": {"type": "string", "nullable": True},
+    "tags": {"type": "array", "items": openapi.ref("TagBrief")},
+    "created_at": _TIMESTAMP, "updated_at": _TIMESTAMP,
+    "deleted_at": dict(_NULLABLE_TIMESTAMP, description="set while in the trash"),
+}})
+FILE_INPUT = openapi.schema("FileInput", {"type": "object", "properties": {
+    "name": {"type": "string", "maxLength": files.MAX_NAME_LENGTH},
+    "description": {"type": "string", "maxLength": files.MAX_DESCRIPTION_LENGTH},
+    "tags": items.TAGS_SCHEMA,
+}})
+SHARE = openapi.schema("FileShare", {"type": "object", "properties": {
+    "id": {"type": "integer"}, "file_id": {"type": "integer"},
+    "prefix": {"type": "string", "description": "the first characters of the token"},
+    "state": {"type": "string", "enum": ["active", "expired", "revoked"]},
+    "created_at": _TIMESTAMP, "expires_at": _NULLABLE_TIMESTAMP,
+    "revoked_at": _NULLABLE_TIMESTAMP, "download_count": {"type": "integer"},
+    "last_download_at": _NULLABLE_TIMESTAMP,
+    "token": {"type": "string", "description": "only in the answer that creates the link"},
+    "url": {"type": "string", "description": "only in the answer that creates the link"},
+}})
+SHARE_INPUT = openapi.schema("FileShareInput", {"type": "object", "properties": {
+    "expires_in_hours": {"type": "number", "nullable": True, "minimum": 0,
+                         "maximum": files.MAX_SHARE_HOURS,
+                         "description": "omitted or null: the link never expires"},
+}})
+MESSAGE = openapi.ref("Message")
+LIST_PARAMS = [
+    query_param("limit", f"page size, 1-{items.MAX_LIMIT} (default {items.DEFAULT_LIMIT})",
+                {"type": "integer", "minimum": 1, "maximum": items.MAX_LIMIT}),
+    query_param("offset", "files to skip", {"type": "integer", "minimum": 0}),
+    query_param("sort", "one of " + ", ".join(files.SORT_FIELDS)
+                + ", - for descending (default -created_at)"),
+    query_param("tag", "only files with this tag (repeat, or separate with commas: all "
+                "must match)"),
+    query_param("type", "only files of this kind: " + ", ".join(files.KINDS)),
+    query_param("q", "only files whose name or description contains this text"),
+    query_param("created_after", "ISO date or date-time, inclusive"),
+    query_param("created_before", "ISO date or date-time, exclusive"),
+]
+
+
+# ---------------------------------------------------------------------------------- files
+
+
+@bp.post("/files/upload")
+@api_doc(response=FILE, status=201, responses={
+    413: "the file is larger than MAX_UPLOAD_MB", 400: "no multipart field file"})
+@require_scope("files:write")
+@streamed_upload("MAX_UPLOAD_MB")
+def upload():
+    """Upload a file.
+
+    multipart/form-data: the field file (required), description and tags (repeated, or
+    comma-separated) optional. The body streams to disk; at most MAX_UPLOAD_MB.
+    """
+    check_content_length("MAX_UPLOAD_MB")
+    spool, name = uploaded_spool("file")
+    user = current_user()
+    with domain_errors():
+        record = files.create_file(user.id, spool, name=name, now=now(), store=blob_store(),
+                                   description=request.form.get("description", ""),
+                                   tags=_tags_from_form())
+    _publish(user.id, "created", record)
+    return jsonify(_one_file_json(user.id, record)), 201
+
+
+@bp.get("/files")
+@api_doc(response=FILE, array=True, paged=True, params=LIST_PARAMS)
+@require_scope("files:write")
+def list_files():
+    """List files (not those in the trash), newest first."""
+    args = request.args
+    user = current_user()
+    with domain_errors():
+        limit, offset = items.parse_paging(args.to_dict(flat=False))
+        query = files.FileQuery(
+            limit=limit, offset=offset, tag=",".join(args.getlist("tag")) or None,
+            kind=args.get("type") or None, q=args.get("q") or None,
+            created_after=items.parse_time(args.get("created_after"), "created_after"),
+            created_before=items.parse_time(args.get("created_before"), "created_before"),
+            sort=args.get("sort") or "-created_at")
+        rows, total = files.list_files(user.id, query)
+    tags = files.tags_of(user.id, [r.id for r in rows])
+    return paged_response(items.Page(rows, total, limit, offset),
+                          [files.file_to_json(r, tags[r.id]) for r in rows])
+
+
+@bp.get("/files/<int:file_id>")
+@api_doc(response=FILE)
+@require_scope("files:write")
+def get_file(file_id: int):
+    """One file's details."""
+    user = current_user()
+    with domain_errors():
+        record = files.get_file(user.id, file_id)
+    return jsonify(_one_file_json(user.id, record))
+
+
+@bp.patch("/files/<int:file_id>")
+@api_doc(body=FILE_INPUT, response=FILE)
+@require_scope("files:write")
+def update_file(file_id: int):
+    """Rename a file, or change its description or tags; only the fields sent change."""
+    user = current_user()
+    with domain_errors():
+        files.get_file(user.id, file_id)  # another user's id is 404 whatever the body
+    data = json_body()
+    if "original_name" in data and "name" not in data:
+        data["name"] = data.pop("original_name")
+    with domain_errors():
+        record = files.update_file(user.id, file_id, data, now=now())
+    _publish(user.id, "updated", record)
+    return jsonify(_one_file_json(user.id, record))
+
+
+@bp.delete("/files/<int:file_id>")
+@api_doc(response=MESSAGE)
+@require_scope("files:write")
+def delete_file(file_id: int):
+    """Move a file to the trash (restore or purge it there)."""
+    user = current_user()
+    with domain_errors():
+        record = files.trash_file(user.id, file_id, now=now())
+    _publish(user.id, "deleted", record)
+    return jsonify({"message": "The file is in the trash.", "id": file_id,
+                    "type": files.ITEM_TYPE})
+
+
+@bp.get("/files/<int:file_id>/download")
+@require_scope("files:write")
+def download(file_id: int):
+    """Download a file.
+
+    The bytes with the file's type, as an attachment under its name; Range and conditional
+    requests (ETag: the SHA-256) are supported.
+    """
+    with domain_errors():
+        record = files.get_file(current_user().id, file_id)
+    return _send(record, "attachment")
+
+
+@bp.get("/files/<int:file_id>/preview")
+@api_doc(responses={415: "this type of file has no preview"})
+@require_scope("files:write")
+def preview(file_id: int):
+    """Preview a file.
+
+    Raster images inline; text as text/plain (the first 200 KB, X-Preview-Truncated says
+    whether there is more); SVG only as an attachment (it can carry script); others 415.
+    """
+    with domain_errors():
+        record = files.get_file(current_user().id, file_id)
+    kind = files.preview_kind(record.mime_type)
+    if kind == "image":
+        return _send(record, "inline")
+    if kind == "attachment":
+        return _send(record, "attachment")
+    if kind == "text":
+        text, truncated = files.text_preview(blob_store(), record)
+        response = Response(text, content_type="text/plain; charset=utf-8")
+        response.headers["Content-Disposition"] = files.content_disposition("inline",
+                                                                            record.name)
+        response.headers["X-Preview-Truncated"] = "true" if truncated else "false"
+        response.headers.update(SAFE_HEADERS)
+        return response
+    raise ApiError(415, f"there is no preview for {record.mime_type} files; download it")
+
+
+# ---------------------------------------------------------------------------- share links
+
+
+@bp.post("/files/<int:file_id>/shares")
+@api_doc(body=SHARE_INPUT, response=SHARE, status=201, body_required=False)
+@require_scope("files:write")
+def create_share(file_id: int):
+    """Make a share link.
+
+    Anyone with the link may download the file until it expires or is revoked. The token
+    (and the url holding it) is shown in this answer only.
+    """
+    user = current_user()
+    with domain_errors():
+        files.get_file(user.id, file_id)  # another user's id is 404 whatever the body
+    data = optional_json_body()
+    with domain_errors():
+        share, token = files.create_share(user.id, file_id, now=now(),
+                                          expires_in_hours=data.get("expires_in_hours"))
+    body = files.share_to_json(share, now())
+    body.update(token=token, url=url_for("files_share.shared_download", token=token,
+                                         _external=True))
+    return jsonify(body), 201
+
+
+@bp.get("/files/<int:file_id>/shares")
+@api_doc(response={"type": "object", "properties": {
+    "shares": {"type": "array", "items": SHARE}}})
+@require_scope("files:write")
+def list_shares(file_id: int):
+    """A file's share links, newest first (expired and revoked ones too)."""
+    user = current_user()
+    with domain_errors():
+        shares = files.list_shares(user.id, file_id)
+    moment = now()
+    return jsonify({"shares": [files.share_to_json(s, moment) for s in shares]})
+
+
+@bp.delete("/files/<int:file_id>/shares/<int:share_id>")
+@require_scope("files:write")
+def revoke_share(file_id: int, share_id: int):
+    """Revoke a share link (for good)."""
+    with domain_errors():
+        files.revoke_share(current_user().id, file_id, share_id, now=now())
+    return "", 204
+
+
+@share_bp.get("/s/<token>")
+@public
+def shared_download(token: str):
+    """Download a shared file: no account needed, rate limited per client. An unknown,
+    expired or revoked link, or a trashed file, all get the same 404."""
+    config = current_app.config
+    hit_limit("share", [f"{client_ip()}:share"], config["SHARE_RATE_LIMIT"], 60)
+    record = files.open_share(token, now=now())
+    if record is None:
+        raise ApiError(404, "This share link does not exist, has expired or was revoked.")
+    return _send(record, "attachment")

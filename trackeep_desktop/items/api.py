@@ -1,0 +1,792 @@
+"""The items API under ``/api/v1``: bookmarks, tasks, notes, tags, trash and the dashboard.
+
+Shapes follow the original Trackeep clients: ``POST /bookmarks`` takes ``tags`` as names or
+``{"name": ...}`` objects and ``is_public``; lists answer bare JSON arrays, paged with
+``limit`` (default 50, at most 200) and ``offset``, the total in ``X-Total-Count`` and the
+neighbouring pages in ``Link``. Validation errors are 400 ``{"error", "field", "reason"}``;
+unknown ids and other users' ids are 404; a body that is not JSON is 415 (wrong content
+type) or 400 (malformed). Every write publishes a change event (:mod:`.events`).
+
+Scopes of API keys (sessions may do everything):
+
+* bookmarks, tasks, notes: ``bookmarks:write``, ``tasks:write``, ``notes:write`` for every
+  method; ``read`` covers the GETs.
+* ``GET /tags``, ``GET /trash``, ``GET /dashboard/stats``: ``read``.
+* ``POST /tags`` (create): *any* content write scope (``bookmarks:write``, ``tasks:write``,
+  ``notes:write``, ``files:write``): a key that may save items may create their labels.
+* ``PATCH``/``DELETE /tags/{id}`` and ``POST /tags/{id}/merge``: *all* content write scopes
+  (``*`` has them): renaming, merging or deleting a tag changes items of every type.
+* ``POST /trash/{type}/{id}/restore`` and ``DELETE /trash/{type}/{id}``: the write scope of
+  that type (``bookmark`` → ``bookmarks:write``, ``file`` → ``files:write``).
+  ``DELETE /trash`` (empty it): all content write scopes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import urlencode
+
+import peewee
+from flask import Blueprint, Flask, current_app, jsonify, request
+
+from trackeep_desktop import items
+from trackeep_desktop.clock import SystemClock
+from trackeep_desktop.items.markdown import render_markdown
+from trackeep_desktop.items.metadata import MetadataFetcher
+from trackeep_desktop.realtime import events
+from trackeep_desktop.storage.db import connection
+from trackeep_desktop.web import openapi
+from trackeep_desktop.web.auth import current_credentials, current_user, now, require_scope
+from trackeep_desktop.web.errors import ApiError
+from trackeep_desktop.web.openapi import api_doc, query_param
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("items_api", __name__)
+
+#: The write scopes of the item types; tag and trash writes are judged against them.
+CONTENT_WRITE_SCOPES = ("bookmarks:write", "tasks:write", "notes:write", "files:write")
+
+#: How often the trash is swept for expired items (besides start-up and each listing).
+TRASH_SWEEP_INTERVAL = 3600
+
+
+def write_scope(item_type: str) -> str:
+    """The API-key scope that may write items of a type (``bookmark`` → ``bookmarks:write``)."""
+    return f"{item_type}s:write"
+
+
+# ---------------------------------------------------------------------------------- guards
+
+
+def _check_scopes(scopes: Iterable[str], every: bool) -> None:
+    credentials = current_credentials()
+    scopes = tuple(scopes)
+    allowed = [credentials.allows(scope, request.method) for scope in scopes]
+    if not (all(allowed) if every else any(allowed)):
+        words = " and ".join(scopes) if every else " or ".join(scopes)
+        raise ApiError(403, f"this API key lacks the scope: it needs {words}")
+
+
+def require_scopes(scopes: tuple[str, ...], *, every: bool = False) -> Callable:
+    """Decorator: credentials, and an API key holding any (or, with ``every``, all) of
+    ``scopes`` (``read`` still covers GET requests)."""
+
+    def decorate(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def check(*args, **kwargs):
+            _check_scopes(scopes, every)
+            return view(*args, **kwargs)
+
+        guarded = require_scope(None)(check)
+        guarded.auth_scopes = scopes  # type: ignore[attr-defined]
+        guarded.auth_scopes_every = every  # type: ignore[attr-defined]
+        return guarded
+
+    return decorate
+
+
+# --------------------------------------------------------------------------------- helpers
+
+
+def json_body() -> dict:
+    """The request's JSON object: 415 for another content type, 400 for bad JSON."""
+    if not request.is_json:
+        if not request.get_data(cache=True):
+            raise ApiError(400, "send a JSON object with Content-Type: application/json")
+        raise ApiError(415, "the body must be JSON: send Content-Type: application/json")
+    data = request.get_json(silent=True)
+    if data is None:
+        raise ApiError(400, "the request body is not valid JSON")
+    if not isinstance(data, dict):
+        raise ApiError(400, "the request body must be a JSON object")
+    return data
+
+
+def optional_json_body() -> dict:
+    """Like :func:`json_body`, but an empty body is an empty object."""
+    if not request.get_data(cache=True):
+        return {}
+    return json_body()
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "true", "yes")
+
+
+@contextlib.contextmanager
+def domain_errors():
+    """Answer the items domain's refusals: 400, 404 or 409 with field and reason."""
+    try:
+        yield
+    except items.DuplicateBookmark as exc:
+        bookmark = exc.existing
+        duplicate = items.bookmark_to_json(
+            bookmark, items.tags_for(bookmark.user_id, "bookmark", [bookmark.id])[bookmark.id])
+        raise ApiError(409, exc.message, field=exc.field, reason=exc.reason,
+                       duplicate=duplicate) from exc
+    except items.NotFound as exc:
+        raise ApiError(404, exc.message) from exc
+    except items.Conflict as exc:
+        raise ApiError(409, exc.message, **_where(exc)) from exc
+    except items.InvalidInput as exc:
+        raise ApiError(400, exc.message, **_where(exc)) from exc
+
+
+def _where(exc: items.ItemError) -> dict:
+    out = {"reason": exc.reason}
+    if exc.field:
+        out["field"] = exc.field
+    return out
+
+
+def _link_header(page: items.Page) -> str:
+    args = request.args.to_dict(flat=False)
+
+    def url(offset: int) -> str:
+        query = {**args, "limit": [str(page.limit)], "offset": [str(max(0, offset))]}
+        return f"{request.base_url}?{urlencode(query, doseq=True)}"
+
+    links = [f'<{url(0)}>; rel="first"']
+    if page.offset > 0:
+        links.append(f'<{url(page.offset - page.limit)}>; rel="prev"')
+    if page.offset + page.limit < page.total:
+        links.append(f'<{url(page.offset + page.limit)}>; rel="next"')
+    last = max(0, (page.total - 1) // page.limit * page.limit)
+    links.append(f'<{url(last)}>; rel="last"')
+    return ", ".join(links)
+
+
+def paged_response(page: items.Page, rendered: list[dict]):
+    """A bare JSON array with ``X-Total-Count`` and ``Link`` headers."""
+    response = jsonify(rendered)
+    response.headers["X-Total-Count"] = str(page.total)
+    response.headers["Link"] = _link_header(page)
+    return response
+
+
+def publish(item_type: str, action: str, payload: dict | None, item_id: int | None = None):
+    """Publish a change of the current user's data (after the write committed)."""
+    events.publish_change(current_app.extensions["trackeep"].capabilities.pubsub,
+                          current_user().id, item_type, action, payload, item_id)
+
+
+def _exists(item_type: str, item_id: int) -> None:
+    """404 for an unknown id or another user's, before the body is even read."""
+    with domain_errors():
+        items.get_item(current_user().id, item_type, item_id)
+
+
+def _render(item_type: str, item) -> dict:
+    return items.items_to_json(current_user().id, item_type, [item])[0]
+
+
+def _list(item_type: str):
+    user = current_user()
+    with domain_errors():
+        page = items.list_items(user.id, item_type, request.args.to_dict(flat=False))
+    rendered = items.items_to_json(user.id, item_type, page.items)
+    if item_type == "task":
+        _attach_subtasks(user.id, page.items, rendered)
+    return paged_response(page, rendered)
+
+
+def _attach_subtasks(user_id: int, tasks: list, rendered: list[dict]) -> None:
+    """Give each listed task its live subtasks, as ``GET /tasks/{id}`` does (two queries for
+    the whole page, not two per task)."""
+    children = items.subtasks_of(user_id, [task.id for task in tasks])
+    flat = [sub for subs in children.values() for sub in subs]
+    by_id = {out["id"]: out for out in items.items_to_json(user_id, "task", flat)}
+    for task, out in zip(tasks, rendered, strict=True):
+        out["subtasks"] = [by_id[sub.id] for sub in children[task.id]]
+
+
+def _moved_to_trash(item_type: str, item_id: int):
+    with domain_errors():
+        item = items.move_to_trash(current_user().id, item_type, item_id, now=now())
+    rendered = _render(item_type, item)
+    publish(item_type, "deleted", rendered)
+    return jsonify({"message": f"The {item_type} is in the trash.", "id": item_id,
+                    "type": item_type})
+
+
+def retention_seconds(config) -> float:
+    """``TRASH_RETENTION_DAYS`` in seconds (0: keep forever)."""
+    return float(config["TRASH_RETENTION_DAYS"]) * 86400
+
+
+def metadata_fetcher() -> MetadataFetcher:
+    """This app's background metadata fetcher."""
+    return current_app.extensions["trackeep_metadata"]
+
+
+# ------------------------------------------------------------------------------- schemas
+
+TIMESTAMP = {"type": "string", "format": "date-time"}
+NULLABLE_TIMESTAMP = {"type": "string", "format": "date-time", "nullable": True}
+TAG_BRIEF = openapi.schema("TagBrief", {
+    "type": "object",
+    "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
+                   "color": {"type": "string", "example": "#3b82f6"}},
+})
+_COMMON = {"id": {"type": "integer"}, "user_id": {"type": "integer"},
+           "tags": {"type": "array", "items": TAG_BRIEF}, "created_at": TIMESTAMP,
+           "updated_at": TIMESTAMP,
+           "deleted_at": dict(NULLABLE_TIMESTAMP, description="set while in the trash")}
+BOOKMARK = openapi.schema("Bookmark", {"type": "object", "properties": {
+    **_COMMON, "url": {"type": "string"}, "title": {"type": "string"},
+    "description": {"type": "string"}, "favicon_url": {"type": "string"},
+    "is_favorite": {"type": "boolean"}, "is_read": {"type": "boolean"},
+    "read_at": NULLABLE_TIMESTAMP, "is_public": {"type": "boolean"},
+    "fetch_status": {"type": "string", "enum": ["pending", "done", "failed", "skipped"],
+                     "description": "the background fetch of title, description, icon"},
+}})
+TASK = openapi.schema("Task", {"type": "object", "properties": {
+    **_COMMON, "title": {"type": "string"}, "description": {"type": "string"},
+    "status": {"type": "string", "enum": list(items.TASK_STATUSES)},
+    "priority": {"type": "string", "enum": list(items.TASK_PRIORITIES)},
+    "due_date": NULLABLE_TIMESTAMP, "progress": {"type": "integer"},
+    "parent_id": {"type": "integer", "nullable": True}, "completed_at": NULLABLE_TIMESTAMP,
+    "subtasks": {"type": "array", "items": {"type": "object"},
+                 "description": "in single-task answers only"},
+}})
+NOTE = openapi.schema("Note", {"type": "object", "properties": {
+    **_COMMON, "title": {"type": "string"}, "content": {"type": "string"},
+    "content_html": {"type": "string", "description": "sanitized HTML (single-note answers)"},
+    "is_pinned": {"type": "boolean"},
+}})
+BOOKMARK_INPUT = openapi.schema("BookmarkInput", {
+    **items.input_schema(items.BOOKMARK_FIELDS, required=["url"]),
+})
+TASK_INPUT = openapi.schema("TaskInput", items.input_schema(items.TASK_FIELDS, ["title"]))
+NOTE_INPUT = openapi.schema("NoteInput", items.input_schema(items.NOTE_FIELDS, ["title"]))
+TAG = openapi.schema("Tag", {"type": "object", "properties": {
+    "id": {"type": "integer"}, "name": {"type": "string"}, "color": {"type": "string"},
+    "count": {"type": "integer", "description": "live items carrying the tag"},
+    "counts": {"type": "object", "additionalProperties": {"type": "integer"},
+               "description": "per item type"},
+    "created_at": TIMESTAMP, "updated_at": TIMESTAMP,
+}})
+TAG_INPUT = openapi.schema("TagInput", {"type": "object", "properties": {
+    "name": {"type": "string", "maxLength": items.TAG_NAME_MAX},
+    "color": {"type": "string", "pattern": "^#[0-9a-fA-F]{6}$"},
+}, "required": ["name"]})
+MERGE_INPUT = openapi.schema("TagMerge", {"type": "object", "properties": {
+    "into": {"type": "integer", "description": "the tag that receives the items"},
+}, "required": ["into"]})
+TRASH_ENTRY = openapi.schema("TrashEntry", {"type": "object", "properties": {
+    "type": {"type": "string"}, "id": {"type": "integer"}, "title": {"type": "string"},
+    "deleted_at": TIMESTAMP,
+    "purge_at": dict(NULLABLE_TIMESTAMP, description="when it is purged automatically"),
+    "item": {"type": "object"},
+}})
+MESSAGE = openapi.schema("Message", {"type": "object", "properties": {
+    "message": {"type": "string"}, "id": {"type": "integer"}, "type": {"type": "string"},
+}})
+DASHBOARD = openapi.schema("DashboardStats", {"type": "object", "properties": {
+    "totalBookmarks": {"type": "integer"}, "totalTasks": {"type": "integer"},
+    "totalFiles": {"type": "integer"}, "totalNotes": {"type": "integer"},
+    "recentActivity": {"type": "array", "items": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "type": {"type": "string"}, "title": {"type": "string"},
+        "action": {"type": "string", "enum": ["created", "updated"]}, "timestamp": TIMESTAMP,
+    }}},
+    "tasksByStatus": {"type": "object", "additionalProperties": {"type": "integer"}},
+    "unreadBookmarks": {"type": "integer"}, "pinnedNotes": {"type": "integer"},
+    "totalTags": {"type": "integer"}, "trashCount": {"type": "integer"},
+}})
+PREVIEW = openapi.schema("MarkdownPreview", {"type": "object", "properties": {
+    "content": {"type": "string"}, "html": {"type": "string"}}})
+
+
+def list_params(item_type: str) -> list[dict]:
+    """The query parameters of a list endpoint, from the domain's filter and sort tables."""
+    params = [
+        query_param("limit", f"page size, 1-{items.MAX_LIMIT} (default {items.DEFAULT_LIMIT})",
+                    {"type": "integer", "minimum": 1, "maximum": items.MAX_LIMIT}),
+        query_param("offset", "items to skip", {"type": "integer", "minimum": 0}),
+        query_param("sort", "comma-separated keys, - for descending: "
+                    + ", ".join(items.SORTS[item_type])
+                    + f" (default {items.DEFAULT_SORTS[item_type]})"),
+        query_param("tag", "only items with this tag (repeat, or separate with commas: all "
+                    "must match)"),
+        query_param("created_after", "ISO date or date-time, inclusive"),
+        query_param("created_before", "ISO date or date-time, exclusive"),
+        query_param("updated_after", "ISO date or date-time, inclusive"),
+    ]
+    descriptions = {
+        "favorite": "true or false", "read": "true or false", "public": "true or false",
+        "url": "the (normalized) URL: is this page saved?",
+        "fetch_status": "pending, done, failed or skipped (comma-separated)",
+        "status": ", ".join(items.TASK_STATUSES) + " (comma-separated)",
+        "priority": ", ".join(items.TASK_PRIORITIES) + " (comma-separated)",
+        "parent_id": "a task id (its subtasks), or none (top-level tasks only)",
+        "due_after": "ISO date or date-time, inclusive",
+        "due_before": "ISO date or date-time, exclusive",
+        "pinned": "true or false",
+    }
+    params += [query_param(name, descriptions.get(name, "")) for name in items.FILTERS[item_type]]
+    return params
+
+
+ALLOW_DUPLICATE = query_param("allow_duplicate", "true saves the URL again even if it is "
+                              "saved already (also accepted in the body)")
+
+
+# ------------------------------------------------------------------------------- bookmarks
+
+
+@bp.get("/bookmarks")
+@api_doc(response=BOOKMARK, array=True, paged=True, params=list_params("bookmark"))
+@require_scope("bookmarks:write")
+def list_bookmarks():
+    """List bookmarks (not those in the trash), newest first."""
+    return _list("bookmark")
+
+
+@bp.post("/bookmarks")
+@api_doc(body=BOOKMARK_INPUT, response=BOOKMARK, status=201, params=[ALLOW_DUPLICATE],
+         responses={409: "the URL is saved already; the body's duplicate is that bookmark"})
+@require_scope("bookmarks:write")
+def create_bookmark():
+    """Save a bookmark.
+
+    Title, description and icon left empty are fetched in the background (fetch_status
+    pending); the save never waits for them. Tags are names or {"name": ...} objects.
+    """
+    data = json_body()
+    allow = _truthy(request.args.get("allow_duplicate", data.get("allow_duplicate", False)))
+    fetch = bool(current_app.config["FETCH_METADATA"]) and not all(
+        data.get(name) for name in ("title", "description", "favicon_url"))
+    user = current_user()
+    with domain_errors():
+        bookmark = items.create_bookmark(user.id, data, now=now(), allow_duplicate=allow,
+                                         fetch_metadata=fetch)
+    if fetch:
+        metadata_fetcher().schedule(user.id, bookmark.id, bookmark.url)
+    rendered = _render("bookmark", bookmark)
+    publish("bookmark", "created", rendered)
+    return jsonify(rendered), 201
+
+
+@bp.get("/bookmarks/<int:bookmark_id>")
+@api_doc(response=BOOKMARK)
+@require_scope("bookmarks:write")
+def get_bookmark(bookmark_id: int):
+    """One bookmark."""
+    with domain_errors():
+        bookmark = items.get_item(current_user().id, "bookmark", bookmark_id)
+    return jsonify(_render("bookmark", bookmark))
+
+
+@bp.route("/bookmarks/<int:bookmark_id>", methods=["PATCH", "PUT"])
+@api_doc(body=BOOKMARK_INPUT, response=BOOKMARK, params=[ALLOW_DUPLICATE],
+         responses={409: "another bookmark has this URL"})
+@require_scope("bookmarks:write")
+def update_bookmark(bookmark_id: int):
+    """Change a bookmark: only the fields sent (PUT does the same as PATCH)."""
+    _exists("bookmark", bookmark_id)
+    data = json_body()
+    allow = _truthy(request.args.get("allow_duplicate", data.get("allow_duplicate", False)))
+    with domain_errors():
+        bookmark = items.update_bookmark(current_user().id, bookmark_id, data, now=now(),
+                                         allow_duplicate=allow)
+    rendered = _render("bookmark", bookmark)
+    publish("bookmark", "updated", rendered)
+    return jsonify(rendered)
+
+
+@bp.delete("/bookmarks/<int:bookmark_id>")
+@api_doc(response=MESSAGE)
+@require_scope("bookmarks:write")
+def delete_bookmark(bookmark_id: int):
+    """Move a bookmark to the trash."""
+    return _moved_to_trash("bookmark", bookmark_id)
+
+
+@bp.post("/bookmarks/<int:bookmark_id>/fetch-metadata")
+@api_doc(response=BOOKMARK, status=202)
+@require_scope("bookmarks:write")
+def refetch_bookmark_metadata(bookmark_id: int):
+    """Fetch the page's title, description and icon again, in the background.
+
+    Only fields that are empty are filled. 409 when fetching is turned off.
+    """
+    if not current_app.config["FETCH_METADATA"]:
+        raise ApiError(409, "fetching page details is turned off (FETCH_METADATA)")
+    user = current_user()
+    with domain_errors():
+        bookmark = items.mark_fetch_pending(user.id, bookmark_id, now=now())
+    metadata_fetcher().schedule(user.id, bookmark.id, bookmark.url)
+    rendered = _render("bookmark", bookmark)
+    publish("bookmark", "updated", rendered)
+    return jsonify(rendered), 202
+
+
+# ----------------------------------------------------------------------------------- tasks
+
+
+def _task_json(task) -> dict:
+    user_id = current_user().id
+    subtasks = items.subtasks_of(user_id, [task.id])[task.id]
+    rendered = items.items_to_json(user_id, "task", [task, *subtasks])
+    return {**rendered[0], "subtasks": rendered[1:]}
+
+
+@bp.get("/tasks")
+@api_doc(response=TASK, array=True, paged=True, params=list_params("task"))
+@require_scope("tasks:write")
+def list_tasks():
+    """List tasks and subtasks (not those in the trash), newest first."""
+    return _list("task")
+
+
+@bp.post("/tasks")
+@api_doc(body=TASK_INPUT, response=TASK, status=201)
+@require_scope("tasks:write")
+def create_task():
+    """Create a task (parent_id makes it a subtask; one level only).
+
+    completed_at is kept by the server: set when the status becomes completed.
+    """
+    with domain_errors():
+        task = items.create_task(current_user().id, json_body(), now=now())
+    rendered = _task_json(task)
+    publish("task", "created", rendered)
+    return jsonify(rendered), 201
+
+
+@bp.get("/tasks/<int:task_id>")
+@api_doc(response=TASK)
+@require_scope("tasks:write")
+def get_task(task_id: int):
+    """One task, with its subtasks."""
+    with domain_errors():
+        task = items.get_item(current_user().id, "task", task_id)
+    return jsonify(_task_json(task))
+
+
+@bp.route("/tasks/<int:task_id>", methods=["PATCH", "PUT"])
+@api_doc(body=TASK_INPUT, response=TASK)
+@require_scope("tasks:write")
+def update_task(task_id: int):
+    """Change a task: only the fields sent (PUT does the same as PATCH)."""
+    _exists("task", task_id)
+    with domain_errors():
+        task = items.update_task(current_user().id, task_id, json_body(), now=now())
+    rendered = _task_json(task)
+    publish("task", "updated", rendered)
+    return jsonify(rendered)
+
+
+@bp.post("/tasks/<int:task_id>/complete")
+@api_doc(response=TASK)
+@require_scope("tasks:write")
+def complete_task(task_id: int):
+    """Mark a task completed (sets completed_at and progress 100)."""
+    with domain_errors():
+        task = items.update_task(current_user().id, task_id, {"status": "completed"},
+                                 now=now())
+    rendered = _task_json(task)
+    publish("task", "updated", rendered)
+    return jsonify(rendered)
+
+
+@bp.delete("/tasks/<int:task_id>")
+@api_doc(response=MESSAGE)
+@require_scope("tasks:write")
+def delete_task(task_id: int):
+    """Move a task (and its subtasks) to the trash."""
+    return _moved_to_trash("task", task_id)
+
+
+# ----------------------------------------------------------------------------------- notes
+
+
+def _note_json(note) -> dict:
+    return {**_render("note", note), "content_html": render_markdown(note.content)}
+
+
+@bp.get("/notes")
+@api_doc(response=NOTE, array=True, paged=True, params=list_params("note"))
+@require_scope("notes:write")
+def list_notes():
+    """List notes (not those in the trash), pinned first, then last changed first."""
+    return _list("note")
+
+
+@bp.post("/notes")
+@api_doc(body=NOTE_INPUT, response=NOTE, status=201)
+@require_scope("notes:write")
+def create_note():
+    """Create a note; content is Markdown, rendered safely in content_html."""
+    with domain_errors():
+        note = items.create_note(current_user().id, json_body(), now=now())
+    rendered = _note_json(note)
+    publish("note", "created", rendered)
+    return jsonify(rendered), 201
+
+
+@bp.post("/notes/preview")
+@api_doc(body=PREVIEW, response=PREVIEW)
+@require_scope("notes:write")
+def preview_note():
+    """Render Markdown to sanitized HTML without saving (the editor's preview)."""
+    data = json_body()
+    content = data.get("content", "")
+    if not isinstance(content, str):
+        raise ApiError(400, "content must be a string", field="content", reason="invalid")
+    if len(content) > items.NOTE_MAX:
+        raise ApiError(400, f"content may have at most {items.NOTE_MAX} characters",
+                       field="content", reason="too_long")
+    return jsonify({"html": render_markdown(content)})
+
+
+@bp.get("/notes/<int:note_id>")
+@api_doc(response=NOTE)
+@require_scope("notes:write")
+def get_note(note_id: int):
+    """One note, with its content rendered to sanitized HTML."""
+    with domain_errors():
+        note = items.get_item(current_user().id, "note", note_id)
+    return jsonify(_note_json(note))
+
+
+@bp.route("/notes/<int:note_id>", methods=["PATCH", "PUT"])
+@api_doc(body=NOTE_INPUT, response=NOTE)
+@require_scope("notes:write")
+def update_note(note_id: int):
+    """Change a note: only the fields sent (PUT does the same as PATCH)."""
+    _exists("note", note_id)
+    with domain_errors():
+        note = items.update_note(current_user().id, note_id, json_body(), now=now())
+    rendered = _note_json(note)
+    publish("note", "updated", rendered)
+    return jsonify(rendered)
+
+
+@bp.delete("/notes/<int:note_id>")
+@api_doc(response=MESSAGE)
+@require_scope("notes:write")
+def delete_note(note_id: int):
+    """Move a note to the trash."""
+    return _moved_to_trash("note", note_id)
+
+
+# ------------------------------------------------------------------------------------ tags
+
+
+def _tag_with_counts(tag) -> dict:
+    for candidate, counts in items.list_tags(current_user().id):
+        if candidate.id == tag.id:
+            return items.tag_to_json(candidate, counts)
+    return items.tag_to_json(tag, {})
+
+
+@bp.get("/tags")
+@api_doc(response=TAG, array=True)
+@require_scope("read")
+def list_tags():
+    """Your tags by name, each with how many live items carry it (in all and per type)."""
+    return jsonify([items.tag_to_json(tag, counts)
+                    for tag, counts in items.list_tags(current_user().id)])
+
+
+@bp.post("/tags")
+@api_doc(body=TAG_INPUT, response=TAG, status=201,
+         responses={409: "you have a tag with this name (in any case)"})
+@require_scopes(CONTENT_WRITE_SCOPES)
+def create_tag():
+    """Create a tag (a colour is picked when none is given)."""
+    with domain_errors():
+        tag = items.create_tag(current_user().id, json_body(), now=now())
+    rendered = _tag_with_counts(tag)
+    publish("tag", "created", rendered)
+    return jsonify(rendered), 201
+
+
+@bp.get("/tags/<int:tag_id>")
+@api_doc(response=TAG)
+@require_scope("read")
+def get_tag(tag_id: int):
+    """One tag with its counts."""
+    with domain_errors():
+        tag = items.get_tag(current_user().id, tag_id)
+    return jsonify(_tag_with_counts(tag))
+
+
+@bp.route("/tags/<int:tag_id>", methods=["PATCH", "PUT"])
+@api_doc(body=TAG_INPUT, response=TAG,
+         responses={409: "another tag has this name: merge instead"})
+@require_scopes(CONTENT_WRITE_SCOPES, every=True)
+def update_tag(tag_id: int):
+    """Rename a tag or change its colour."""
+    with domain_errors():
+        items.get_tag(current_user().id, tag_id)  # 404 before any complaint about the body
+        tag = items.update_tag(current_user().id, tag_id, json_body(), now=now())
+    rendered = _tag_with_counts(tag)
+    publish("tag", "updated", rendered)
+    return jsonify(rendered)
+
+
+@bp.delete("/tags/<int:tag_id>")
+@api_doc(response=MESSAGE)
+@require_scopes(CONTENT_WRITE_SCOPES, every=True)
+def delete_tag(tag_id: int):
+    """Delete a tag; the items that carried it stay."""
+    with domain_errors():
+        items.delete_tag(current_user().id, tag_id)
+    publish("tag", "purged", None, tag_id)
+    return jsonify({"message": "The tag is deleted.", "id": tag_id, "type": "tag"})
+
+
+@bp.post("/tags/<int:tag_id>/merge")
+@api_doc(body=MERGE_INPUT, response=TAG)
+@require_scopes(CONTENT_WRITE_SCOPES, every=True)
+def merge_tag(tag_id: int):
+    """Merge this tag into another ({"into": id}): its items get the other tag, and this
+    one is deleted."""
+    with domain_errors():
+        items.get_tag(current_user().id, tag_id)  # 404 before any complaint about the body
+    data = json_body()
+    with domain_errors():
+        target = items.merge_tags(current_user().id, tag_id, data.get("into"), now=now())
+    rendered = _tag_with_counts(target)
+    publish("tag", "purged", None, tag_id)
+    publish("tag", "updated", rendered)
+    return jsonify(rendered)
+
+
+# ----------------------------------------------------------------------------------- trash
+
+
+@bp.get("/trash")
+@api_doc(response=TRASH_ENTRY, array=True, paged=True, params=[
+    query_param("limit", f"page size, 1-{items.MAX_LIMIT}", {"type": "integer"}),
+    query_param("offset", "items to skip", {"type": "integer"}),
+    query_param("type", "only this item type (bookmark, task, note, file)"),
+])
+@require_scope("read")
+def list_trash():
+    """Everything in your trash, of every type, last deleted first.
+
+    Items older than the retention (TRASH_RETENTION_DAYS) are purged first.
+    """
+    user = current_user()
+    max_age = retention_seconds(current_app.config)
+    with domain_errors():
+        limit, offset = items.parse_paging(request.args.to_dict(flat=False))
+        if max_age:
+            items.purge_expired(now(), max_age, user_id=user.id)
+        entries = items.list_trash(user.id)
+    wanted = request.args.get("type")
+    if wanted:
+        entries = [e for e in entries if e.item_type == wanted]
+    page = items.Page(entries[offset:offset + limit], len(entries), limit, offset)
+    return paged_response(page, items.trash_entry_to_json(user.id, page.items, max_age))
+
+
+def _trash_scope(item_type: str) -> None:
+    if item_type not in items.item_types():
+        raise ApiError(404, f"unknown item type {item_type!r}")
+    _check_scopes((write_scope(item_type),), every=True)
+
+
+@bp.post("/trash/<item_type>/<int:item_id>/restore")
+@api_doc(response={"type": "object"},
+         responses={409: "a subtask whose parent task is still in the trash"})
+@require_scopes(CONTENT_WRITE_SCOPES)
+def restore_item(item_type: str, item_id: int):
+    """Take an item out of the trash (a task with its subtasks deleted along with it).
+
+    An API key needs the write scope of the item's type (bookmark: bookmarks:write).
+    """
+    _trash_scope(item_type)
+    with domain_errors():
+        item = items.restore_from_trash(current_user().id, item_type, item_id, now=now(),
+                                        max_age=retention_seconds(current_app.config))
+        rendered = items.items_to_json(current_user().id, item_type, [item])[0]
+    publish(item_type, "restored", rendered)
+    return jsonify(rendered)
+
+
+@bp.delete("/trash/<item_type>/<int:item_id>")
+@api_doc(response=MESSAGE)
+@require_scopes(CONTENT_WRITE_SCOPES)
+def purge_item(item_type: str, item_id: int):
+    """Delete an item in the trash for good (its tags links, and a task's subtasks, too).
+
+    An API key needs the write scope of the item's type.
+    """
+    _trash_scope(item_type)
+    with domain_errors():
+        purged = items.purge(current_user().id, item_type, item_id)
+    publish(item_type, "purged", None, item_id)
+    return jsonify({"message": "Deleted for good.", "id": item_id, "type": item_type,
+                    "purged": purged})
+
+
+@bp.delete("/trash")
+@api_doc(response={"type": "object", "properties": {"purged": {"type": "integer"}}})
+@require_scopes(CONTENT_WRITE_SCOPES, every=True)
+def empty_trash():
+    """Empty the trash: delete everything in it for good."""
+    purged = items.empty_trash(current_user().id)
+    publish("trash", "purged", {"purged": purged})
+    return jsonify({"message": "The trash is empty.", "purged": purged})
+
+
+# ------------------------------------------------------------------------------- dashboard
+
+
+@bp.get("/dashboard/stats")
+@api_doc(response=DASHBOARD)
+@require_scope("read")
+def dashboard_stats():
+    """Counts per type and recent activity across types (the original shape, plus task
+    counts by status, unread bookmarks, pinned notes, tags and trash)."""
+    return jsonify(items.dashboard_stats(current_user().id))
+
+
+# ----------------------------------------------------------------------------- app wiring
+
+
+def _sweep_trash(db, clock, max_age: float) -> None:
+    try:
+        with connection(db):
+            items.purge_expired(clock.now(), max_age)
+    except (peewee.DatabaseError, peewee.InterfaceError) as exc:  # down, or not migrated yet
+        log.warning("could not purge the trash (%s: %s); will retry", type(exc).__name__, exc)
+    except Exception:
+        log.exception("the automatic purge of the trash failed; will retry")
+
+
+def init_app(app: Flask) -> None:
+    """Start what the items need beside requests: the metadata fetcher, and the automatic
+    purge of the trash (now, then every :data:`TRASH_SWEEP_INTERVAL` seconds)."""
+    state = app.extensions["trackeep"]
+    clock = app.config.get("CLOCK") or SystemClock()
+    fetcher = MetadataFetcher(state.db, state.capabilities.pubsub, clock=clock,
+                              allow_private=bool(app.config["FETCH_PRIVATE_ADDRESSES"]))
+    app.extensions["trackeep_metadata"] = fetcher
+    state.on_close.append(fetcher.close)
+
+    max_age = retention_seconds(app.config)
+    if not max_age:
+        return
+    _sweep_trash(state.db, clock, max_age)
+    stop = threading.Event()
+
+    def sweep_periodically():
+        while not stop.wait(TRASH_SWEEP_INTERVAL):
+            _sweep_trash(state.db, clock, max_age)
+
+    threading.Thread(target=sweep_periodically, name="trackeep-trash-sweep",
+                     daemon=True).start()
+    state.on_close.append(stop.set)

@@ -1,0 +1,325 @@
+"""Tags: per-user names shared by every item type, with colors, counts, rename, merge and
+delete."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import peewee
+
+from trackeep_desktop.accounts.users import iso_time
+from trackeep_desktop.storage.models import ItemTag, Tag
+
+from .types import (
+    _TYPES,
+    TAG_NAME_MAX,
+    TAG_PALETTE,
+    TAGS_PER_ITEM_MAX,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    run_change_hooks,
+    write_transaction,
+)
+
+
+def normalize_tag_name(name: Any, field: str = "name") -> str:
+    """A tag name as stored: trimmed, inner runs of spaces made one; 1-64 characters, no
+    commas (they separate tags in filters)."""
+    if isinstance(name, Mapping):
+        name = name.get("name")
+    if not isinstance(name, str):
+        raise InvalidInput("A tag name must be a string.", field)
+    name = " ".join(name.split())
+    if not name:
+        raise InvalidInput("A tag name must not be empty.", field, "required")
+    if len(name) > TAG_NAME_MAX:
+        raise InvalidInput(f"A tag name may have at most {TAG_NAME_MAX} characters.", field,
+                           "too_long")
+    if "," in name:
+        raise InvalidInput("A tag name cannot contain a comma.", field)
+    return name
+
+
+def tag_key(name: str) -> str:
+    """The case-insensitive identity of a tag name (unique per user)."""
+    return name.casefold()
+
+
+def parse_tag_names(value: Any, field: str = "tags") -> list[str]:
+    """Tag names from what clients send: a list of strings or of ``{"name": ...}`` objects,
+    or one comma-separated string. Duplicates (ignoring case) are dropped, order kept."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if not isinstance(value, list):
+        raise InvalidInput("tags must be a list of names.", field)
+    names: dict[str, str] = {}
+    for entry in value:
+        name = normalize_tag_name(entry, field)
+        names.setdefault(tag_key(name), name)
+    if len(names) > TAGS_PER_ITEM_MAX:
+        raise InvalidInput(f"An item may have at most {TAGS_PER_ITEM_MAX} tags.", field,
+                           "too_long")
+    return list(names.values())
+
+
+def parse_color(value: Any, field: str = "color") -> str:
+    """A colour as ``#rrggbb`` (lower-case); ``#rgb`` is expanded."""
+    if not isinstance(value, str) or not re.fullmatch(r"#(?:[0-9a-fA-F]{3}){1,2}", value.strip()):
+        raise InvalidInput("A colour is written #rrggbb, like #3b82f6.", field)
+    value = value.strip().lower()
+    if len(value) == 4:
+        value = "#" + "".join(c * 2 for c in value[1:])
+    return value
+
+
+def default_color(name: str) -> str:
+    """The palette colour a tag without one gets (stable for a name)."""
+    digest = hashlib.sha256(tag_key(name).encode("utf-8")).digest()
+    return TAG_PALETTE[digest[0] % len(TAG_PALETTE)]
+
+
+def _find_tag(user_id: int, name: str) -> Tag | None:
+    return Tag.get_or_none((Tag.user == user_id) & (Tag.name_key == tag_key(name)))
+
+
+def get_or_create_tags(user_id: int, names: Iterable[str], *, now: float) -> list[Tag]:
+    """The user's tags with these names (ignoring case), creating the missing ones."""
+    tags = []
+    for name in names:
+        tag = _find_tag(user_id, name)
+        if tag is None:
+            try:
+                with write_transaction():  # a savepoint: a concurrent insert of the same name
+                    tag = Tag.create(user=user_id, name=name, name_key=tag_key(name),
+                                     color=default_color(name), created_at=now, updated_at=now)
+                run_change_hooks("create", "tag", tag, user_id)
+            except peewee.IntegrityError:
+                tag = _find_tag(user_id, name)
+                if tag is None:
+                    raise
+        tags.append(tag)
+    return tags
+
+
+def _check_owner(user_id: int, item_type: str, item_id: int) -> None:
+    entry = _TYPES.get(item_type)
+    if entry is None:
+        return
+    model = entry.model
+    if not model.select().where((model.id == item_id) & (model.user == user_id)).exists():
+        raise NotFound(f"{item_type} not found")
+
+
+def set_tags(user_id: int, item_type: str, item_id: int, names: Iterable[Any],
+             now: float | None = None) -> list[Tag]:
+    """Give an item exactly these tags (names or ``{"name": ...}``; missing tags are
+    created). Returns the tags, sorted by name. Runs no change hook: the caller reports the
+    item's change."""
+    names = parse_tag_names(list(names))
+    now = time.time() if now is None else now
+    with write_transaction():
+        _check_owner(user_id, item_type, item_id)
+        tags = get_or_create_tags(user_id, names, now=now)
+        wanted = {tag.id for tag in tags}
+        current = {link.tag_id: link for link in ItemTag.select().join(Tag).where(
+            (ItemTag.item_type == item_type) & (ItemTag.item_id == item_id)
+            & (Tag.user == user_id))}
+        stale = [link.id for tag_id, link in current.items() if tag_id not in wanted]
+        if stale:
+            ItemTag.delete().where(ItemTag.id.in_(stale)).execute()
+        new = [{"tag": t, "item_type": item_type, "item_id": item_id} for t in wanted
+               if t not in current]
+        if new:
+            ItemTag.insert_many(new).execute()
+    return sorted(tags, key=lambda t: tag_key(t.name))
+
+
+def tags_for(user_id: int, item_type: str, ids: Iterable[int]) -> dict[int, list[Tag]]:
+    """The user's tags on each of these items: ``{item_id: [Tag, ...]}`` sorted by name
+    (every id given is a key)."""
+    ids = list(ids)
+    found: dict[int, list[Tag]] = {i: [] for i in ids}
+    for chunk_start in range(0, len(ids), 500):
+        chunk = ids[chunk_start:chunk_start + 500]
+        query = (Tag.select(Tag, ItemTag.item_id.alias("tagged_id")).join(ItemTag)
+                 .where((Tag.user == user_id) & (ItemTag.item_type == item_type)
+                        & ItemTag.item_id.in_(chunk))
+                 .order_by(Tag.name_key))
+        for tag in query.objects():
+            found[tag.tagged_id].append(tag)
+    return found
+
+
+def tagged_with(user_id: int, item_type: str, id_field: peewee.Field,
+                names: Iterable[str]) -> peewee.Expression | None:
+    """A condition on ``id_field`` keeping items that carry every one of ``names`` (None
+    when ``names`` is empty); for list filters of any item type."""
+    condition = None
+    for name in names:
+        ids = (ItemTag.select(ItemTag.item_id).join(Tag)
+               .where((Tag.user == user_id) & (Tag.name_key == tag_key(name))
+                      & (ItemTag.item_type == item_type)))
+        term = id_field.in_(ids)
+        condition = term if condition is None else condition & term
+    return condition
+
+
+def tag_to_json(tag: Tag, counts: Mapping[str, int] | None = None) -> dict:
+    """A tag as the API shows it; with ``counts`` (per item type) also ``count``."""
+    out = {"id": tag.id, "name": tag.name, "color": tag.color,
+           "created_at": iso_time(tag.created_at), "updated_at": iso_time(tag.updated_at)}
+    if counts is not None:
+        out["count"] = sum(counts.values())
+        out["counts"] = dict(counts)
+    return out
+
+
+def _tag_brief(tag: Tag) -> dict:
+    return {"id": tag.id, "name": tag.name, "color": tag.color}
+
+
+def tag_counts(user_id: int) -> dict[int, dict[str, int]]:
+    """``{tag_id: {item_type: n}}``: how many live items (not in the trash) carry each tag."""
+    counts: dict[int, dict[str, int]] = {}
+    for name, entry in _TYPES.items():
+        model = entry.model
+        query = (ItemTag.select(ItemTag.tag, peewee.fn.COUNT(ItemTag.id).alias("n"))
+                 .join(model, on=(ItemTag.item_id == model.id))
+                 .where((ItemTag.item_type == name) & (model.user == user_id)
+                        & model.deleted_at.is_null())
+                 .group_by(ItemTag.tag))
+        for row in query.dicts():
+            counts.setdefault(row["tag"], {})[name] = row["n"]
+    return counts
+
+
+def list_tags(user_id: int) -> list[tuple[Tag, dict[str, int]]]:
+    """The user's tags by name, each with its counts per item type (every type present)."""
+    counts = tag_counts(user_id)
+    tags = Tag.select().where(Tag.user == user_id).order_by(Tag.name_key)
+    return [(tag, {name: counts.get(tag.id, {}).get(name, 0) for name in _TYPES})
+            for tag in tags]
+
+
+def get_tag(user_id: int, tag_id: Any) -> Tag:
+    """The user's tag, else :class:`NotFound`."""
+    if isinstance(tag_id, bool) or not isinstance(tag_id, int):
+        raise NotFound("tag not found")
+    tag = Tag.get_or_none((Tag.id == tag_id) & (Tag.user == user_id))
+    if tag is None:
+        raise NotFound("tag not found")
+    return tag
+
+
+def create_tag(user_id: int, data: Mapping[str, Any], *, now: float) -> Tag:
+    """Create a tag ``{name, color?}``; :class:`Conflict` if the name exists (any case)."""
+    if not isinstance(data, Mapping):
+        raise InvalidInput("The request body must be a JSON object.")
+    name = normalize_tag_name(data.get("name"))
+    color = parse_color(data["color"]) if data.get("color") is not None else default_color(name)
+    with write_transaction():
+        if _find_tag(user_id, name) is not None:
+            raise Conflict("You already have a tag with this name.", "name", "duplicate")
+        try:
+            with write_transaction():
+                tag = Tag.create(user=user_id, name=name, name_key=tag_key(name), color=color,
+                                 created_at=now, updated_at=now)
+        except peewee.IntegrityError:
+            raise Conflict("You already have a tag with this name.", "name",
+                           "duplicate") from None
+        run_change_hooks("create", "tag", tag, user_id)
+    return tag
+
+
+def _tagged_items(tag: Tag) -> list[tuple[str, Any]]:
+    """The live and trashed items carrying ``tag``, as ``(item_type, item)``."""
+    out = []
+    links = list(ItemTag.select().where(ItemTag.tag == tag.id))
+    by_type: dict[str, list[int]] = {}
+    for link in links:
+        by_type.setdefault(link.item_type, []).append(link.item_id)
+    for name, ids in by_type.items():
+        entry = _TYPES.get(name)
+        if entry is None:
+            continue
+        out.extend((name, item) for item in entry.model.select().where(
+            entry.model.id.in_(ids) & (entry.model.user == tag.user_id)))
+    return out
+
+
+def _report_items(items: list[tuple[str, Any]], user_id: int) -> None:
+    for name, item in items:
+        run_change_hooks("update", name, item, user_id)
+
+
+def update_tag(user_id: int, tag_id: int, data: Mapping[str, Any], *, now: float) -> Tag:
+    """Rename a tag and/or change its colour (``{name?, color?}``). Renaming onto another
+    tag's name is a :class:`Conflict` (merge instead); a change of case alone is allowed."""
+    if not isinstance(data, Mapping):
+        raise InvalidInput("The request body must be a JSON object.")
+    with write_transaction():
+        tag = get_tag(user_id, tag_id)
+        renamed = False
+        if "name" in data:
+            name = normalize_tag_name(data["name"])
+            other = _find_tag(user_id, name)
+            if other is not None and other.id != tag.id:
+                raise Conflict("Another tag has this name; merge the tags instead.", "name",
+                               "duplicate")
+            renamed = name != tag.name
+            tag.name, tag.name_key = name, tag_key(name)
+        if "color" in data:
+            tag.color = parse_color(data["color"])
+        tag.updated_at = now
+        tag.save()
+        run_change_hooks("update", "tag", tag, user_id)
+        if renamed:
+            _report_items(_tagged_items(tag), user_id)
+    return tag
+
+
+def delete_tag(user_id: int, tag_id: int) -> None:
+    """Delete a tag; the items keep existing without it."""
+    with write_transaction():
+        tag = get_tag(user_id, tag_id)
+        items = _tagged_items(tag)
+        ItemTag.delete().where(ItemTag.tag == tag.id).execute()
+        run_change_hooks("purge", "tag", tag, user_id)
+        tag.delete_instance()
+        _report_items(items, user_id)
+
+
+def merge_tags(user_id: int, source_id: int, into_id: Any, *, now: float) -> Tag:
+    """Move every item of tag ``source_id`` to tag ``into_id`` and delete the source."""
+    if isinstance(into_id, bool) or not isinstance(into_id, int):
+        raise InvalidInput("into must be the id of the tag to merge into.", "into")
+    if into_id == source_id:
+        raise InvalidInput("A tag cannot be merged into itself.", "into")
+    with write_transaction():
+        source = get_tag(user_id, source_id)
+        try:
+            target = get_tag(user_id, into_id)
+        except NotFound:
+            raise InvalidInput("into must be the id of one of your tags.", "into",
+                               "not_found") from None
+        items = _tagged_items(source)
+        already = {(link.item_type, link.item_id)
+                   for link in ItemTag.select().where(ItemTag.tag == target.id)}
+        for link in ItemTag.select().where(ItemTag.tag == source.id):
+            if (link.item_type, link.item_id) not in already:
+                ItemTag.create(tag=target.id, item_type=link.item_type, item_id=link.item_id)
+        ItemTag.delete().where(ItemTag.tag == source.id).execute()
+        run_change_hooks("purge", "tag", source, user_id)
+        source.delete_instance()
+        target.updated_at = now
+        target.save()
+        run_change_hooks("update", "tag", target, user_id)
+        _report_items(items, user_id)
+    return target

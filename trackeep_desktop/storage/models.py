@@ -1,0 +1,315 @@
+"""The database tables, as peewee models bound to :data:`trackeep_desktop.db.database`.
+
+Schema changes are numbered modules in :mod:`trackeep_desktop.migrations`; these models
+describe the schema as the latest migration leaves it.
+"""
+
+import peewee
+
+from trackeep_desktop.storage.db import database
+
+
+class BaseModel(peewee.Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class DurableSession(BaseModel):
+    """The durable copy of a server-side session (the hot copy is in Redis or memory)."""
+
+    id = peewee.CharField(primary_key=True, max_length=64)
+    user_id = peewee.IntegerField(index=True)
+    data = peewee.TextField()  # the whole session record as JSON
+    last_active = peewee.DoubleField()
+    expires_at = peewee.DoubleField(index=True)
+
+    class Meta:
+        table_name = "session"
+
+
+class Counter(BaseModel):
+    """The last flushed value of a counter such as ``views:bookmark:12``."""
+
+    name = peewee.CharField(primary_key=True, max_length=255)
+    value = peewee.BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "counter"
+
+
+class User(BaseModel):
+    """An account. Email and username are stored lower-case, so each is unique in any case.
+
+    The table is ``users``: ``user`` is a reserved word in PostgreSQL.
+    """
+
+    id = peewee.AutoField()
+    email = peewee.CharField(max_length=254, unique=True)
+    username = peewee.CharField(max_length=32, unique=True)
+    full_name = peewee.CharField(max_length=200, default="")
+    password_hash = peewee.CharField(max_length=255)  # argon2id, with its parameters
+    role = peewee.CharField(max_length=16, default="user")  # "admin" or "user"
+    is_active = peewee.BooleanField(default=True)
+    theme = peewee.CharField(max_length=16, default="system")  # light, dark or system
+    timezone = peewee.CharField(max_length=64, default="UTC")
+    totp_secret = peewee.CharField(max_length=64, null=True)  # set once 2FA is confirmed
+    totp_pending_secret = peewee.CharField(max_length=64, null=True)  # during enrolment
+    totp_last_counter = peewee.BigIntegerField(null=True)  # last accepted TOTP time step
+    created_at = peewee.DoubleField()
+    updated_at = peewee.DoubleField()
+    last_login_at = peewee.DoubleField(null=True)
+
+    class Meta:
+        table_name = "users"
+
+    @property
+    def totp_enabled(self) -> bool:
+        return self.totp_secret is not None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+class BackupCode(BaseModel):
+    """A single-use two-factor backup code, stored as its SHA-256."""
+
+    user = peewee.ForeignKeyField(User, on_delete="CASCADE", backref="backup_codes")
+    code_hash = peewee.CharField(max_length=64)
+    used_at = peewee.DoubleField(null=True)
+
+    class Meta:
+        table_name = "backup_code"
+        indexes = ((("user", "code_hash"), True),)
+
+
+class ApiKey(BaseModel):
+    """A personal API key (``tk_...``), stored as its SHA-256 with a short display prefix."""
+
+    user = peewee.ForeignKeyField(User, on_delete="CASCADE", backref="api_keys")
+    name = peewee.CharField(max_length=100)
+    key_hash = peewee.CharField(max_length=64, unique=True)
+    prefix = peewee.CharField(max_length=16)
+    scopes = peewee.CharField(max_length=500)  # space-separated
+    created_at = peewee.DoubleField()
+    expires_at = peewee.DoubleField(null=True)
+    last_used_at = peewee.DoubleField(null=True)
+
+    class Meta:
+        table_name = "api_key"
+
+
+class PairingCode(BaseModel):
+    """A short one-time code a device exchanges for an API key, stored as its SHA-256."""
+
+    user = peewee.ForeignKeyField(User, on_delete="CASCADE", backref="pairing_codes")
+    code_hash = peewee.CharField(max_length=64, unique=True)
+    scopes = peewee.CharField(max_length=500)
+    created_at = peewee.DoubleField()
+    expires_at = peewee.DoubleField(index=True)
+    used_at = peewee.DoubleField(null=True)
+
+    class Meta:
+        table_name = "pairing_code"
+
+
+ALL_MODELS = [DurableSession, Counter, User, BackupCode, ApiKey, PairingCode]
+
+
+# ------------------------------------------------------------------------------------------
+# Items (issue 4): bookmarks, tasks, notes, tags and the item-tag links (migration m0003).
+# The domain is trackeep_desktop.items. A row whose ``deleted_at`` is set is in the trash.
+
+
+class Bookmark(BaseModel):
+    """A saved page. ``url`` is normalized; ``url_hash`` (its SHA-256) finds duplicates."""
+
+    user = peewee.ForeignKeyField(User, on_delete="CASCADE", backref="bookmarks")
+    url = peewee.TextField()
+    url_hash = peewee.CharField(max_length=64)
+    title = peewee.CharField(max_length=500, default="")
+    description = peewee.TextField(default="")
+    favicon_url = peewee.TextField(default="")
+    is_favorite = peewee.BooleanField(default=False)
+    is_read = peewee.BooleanField(default=False)
+    read_at = peewee.DoubleField(null=True)
+    is_public = peewee.BooleanField(default=False)  # accepted and stored (original clients)
+    fetch_status = peewee.CharField(max_length=16, default="skipped")  # metadata fetch state
+    created_at = peewee.DoubleField()
+    updated_at = peewee.DoubleField()
+    deleted_at = peewee.DoubleField(null=True)
+
+    class Meta:
+        table_name = "bookmark"
+        indexes = (
+            (("user", "url_hash"), False),
+            (("user", "deleted_at", "created_at"), False),
+        )
+
+
+class Task(BaseModel):
+    """A task; ``parent`` makes it a subtask (one level only)."""
+
+    user = peewee.ForeignKeyField(User, on_delete="CASCADE", backref="tasks")
+    parent = peewee.ForeignKeyField("self", null=True, on_delete="CASCADE", backref="subtasks")
+    title = peewee.CharField(max_length=500)
+    description = peewee.TextField(default="")
+    status = peewee.CharField(max_length=16, default="pending")
+    priority = peewee.CharField(max_length=16, default="medium")
+    due_date = peewee.DoubleField(null=True)
+    progress = peewee.IntegerField(default=0)
+    completed_at = peewee.DoubleField(null=True)
+    created_at = peewee.DoubleField()
+    updated_at = peewee.DoubleField()
+    deleted_at = peewee.DoubleField(null=True)
+
+    class Meta:
+        table_name = "task"
+        indexes = ((("user", "deleted_at", "created_at"), False),)
+
+
+class Note(BaseModel):
+    """A Markdown note."""
+
+    user = peewee.ForeignKeyField(User, on_delete="CASCADE", backref="notes")
+    title = peewee.CharField(max_length=500)
+    content = peewee.TextField(default="")
+    is_pinned = peewee.BooleanField(default=False)
+    created_at = peewee.DoubleField()
+    updated_at = peewee.DoubleField()
+    deleted_at = peewee.DoubleField(null=True)
+
+    class Meta:
+        table_name = "note"
+        indexes = ((("user", "deleted_at", "created_at"), False),)
+
+
+class Tag(BaseModel):
+    """A user's tag; ``name_key`` (the case-folded name) is unique per user."""
+
+    user = peewee.ForeignKeyField(User, on_delete="CASCADE", backref="tags")
+    name = peewee.CharField(max_length=64)
+    name_key = peewee.CharField(max_length=200)
+    color = peewee.CharField(max_length=7)  # #rrggbb
+    created_at = peewee.DoubleField()
+    updated_at = peewee.DoubleField()
+
+    class Meta:
+        table_name = "tag"
+        indexes = ((("user", "name_key"), True),)
+
+
+class ItemTag(BaseModel):
+    """A tag on an item of any type (``bookmark``, ``task``, ``note``, ``file``...)."""
+
+    tag = peewee.ForeignKeyField(Tag, on_delete="CASCADE", backref="links")
+    item_type = peewee.CharField(max_length=16)
+    item_id = peewee.IntegerField()
+
+    class Meta:
+        table_name = "item_tag"
+        indexes = (
+            (("tag", "item_type", "item_id"), True),
+            (("item_type", "item_id"), False),
+        )
+
+
+ALL_MODELS += [Bookmark, Task, Note, Tag, ItemTag]
+
+
+# ------------------------------------------------------------------------------------------
+# Files (issue 4): uploaded files and their share links (migration m0004). The domain is
+# trackeep_desktop.files. The bytes live in the data folder's content-addressed store
+# (``files/ab/cd/<sha256>``), one blob shared by every row with the same content.
+
+
+class File(BaseModel):
+    """An uploaded file. ``name`` is the original name, cleaned for display and never used as
+    a path; the bytes are the blob named ``sha256``. A row whose ``deleted_at`` is set is in
+    the trash."""
+
+    user = peewee.ForeignKeyField(User, on_delete="CASCADE", backref="files")
+    name = peewee.CharField(max_length=255)
+    description = peewee.TextField(default="")
+    mime_type = peewee.CharField(max_length=255)
+    kind = peewee.CharField(max_length=16)  # image, video, audio, document, archive, other
+    size = peewee.BigIntegerField()
+    sha256 = peewee.CharField(max_length=64, index=True)
+    created_at = peewee.DoubleField()
+    updated_at = peewee.DoubleField()
+    deleted_at = peewee.DoubleField(null=True)
+
+    class Meta:
+        table_name = "file"
+        indexes = ((("user", "deleted_at", "created_at"), False),)
+
+
+class FileShare(BaseModel):
+    """A share link to a file: anyone with the token may download it until it expires or is
+    revoked. The token is stored as its SHA-256, with a short prefix to tell links apart."""
+
+    file = peewee.ForeignKeyField(File, on_delete="CASCADE", backref="shares")
+    token_hash = peewee.CharField(max_length=64, unique=True)
+    prefix = peewee.CharField(max_length=16)
+    created_at = peewee.DoubleField()
+    expires_at = peewee.DoubleField(null=True)
+    revoked_at = peewee.DoubleField(null=True)
+    download_count = peewee.IntegerField(default=0)
+    last_download_at = peewee.DoubleField(null=True)
+
+    class Meta:
+        table_name = "file_share"
+
+
+ALL_MODELS += [File, FileShare]
+
+
+# ------------------------------------------------------------------------------------------
+# Search (issue 5): the full-text index's filterable attributes and saved searches
+# (migration m0005). The domain is trackeep_desktop.search. The text itself lives in the FTS5
+# table ``search_fts`` on SQLite and in extra columns (``body``, ``tags``, ``tsv``) of
+# ``search_document`` on PostgreSQL; both are reached with SQL in the search module.
+
+
+class SearchDocument(BaseModel):
+    """One indexed item (``item_type`` + ``item_id``), kept in step by the items' change
+    hooks; derived state, rebuilt by ``trackeep search reindex``. ``deleted`` is set while
+    the item is in the trash."""
+
+    user = peewee.ForeignKeyField(User, on_delete="CASCADE", backref="search_documents")
+    item_type = peewee.CharField(max_length=16)
+    item_id = peewee.IntegerField()
+    title = peewee.TextField(default="")
+    is_favorite = peewee.BooleanField(default=False)
+    is_unread = peewee.BooleanField(default=False)
+    is_pinned = peewee.BooleanField(default=False)
+    status = peewee.CharField(max_length=16, null=True)
+    created_at = peewee.DoubleField()
+    updated_at = peewee.DoubleField()
+    deleted = peewee.BooleanField(default=False)
+
+    class Meta:
+        table_name = "search_document"
+        indexes = (
+            (("item_type", "item_id"), True),
+            (("user", "deleted", "updated_at"), False),
+        )
+
+
+class SavedSearch(BaseModel):
+    """A user's named query; ``name_key`` (the case-folded name) is unique per user."""
+
+    user = peewee.ForeignKeyField(User, on_delete="CASCADE", backref="saved_searches")
+    name = peewee.CharField(max_length=100)
+    name_key = peewee.CharField(max_length=400)
+    query = peewee.TextField()
+    created_at = peewee.DoubleField()
+    updated_at = peewee.DoubleField()
+
+    class Meta:
+        table_name = "saved_search"
+        indexes = ((("user", "name_key"), True),)
+
+
+ALL_MODELS += [SearchDocument, SavedSearch]

@@ -1,0 +1,76 @@
+"""One error handler: JSON ``{"error": ...}`` to API clients, an HTML page to browsers."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, g, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from trackeep_desktop.capabilities.fallback import CapabilityUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """Raise from a view to answer ``status`` with ``{"error": message, **extra}``."""
+
+    def __init__(self, status: int, message: str, **extra):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.extra = extra
+
+
+def wants_json() -> bool:
+    """API paths, and clients that prefer JSON to HTML, get JSON errors."""
+    if request.path.startswith("/api/") or request.path in ("/health", "/metrics"):
+        return True
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "application/json" and request.accept_mimetypes[best] > (
+        request.accept_mimetypes["text/html"])
+
+
+def error_response(status: int, message: str, headers=None, **extra):
+    if wants_json():
+        body = {"error": message, **extra}
+        response = jsonify(body)
+    else:
+        response = render_template("error.html", status=status, message=message)
+    if isinstance(response, str):
+        from flask import make_response
+
+        response = make_response(response)
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def init_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError):
+        return error_response(exc.status, exc.message, **exc.extra)
+
+    @app.errorhandler(CapabilityUnavailable)
+    def _unavailable(exc: CapabilityUnavailable):
+        return error_response(503, str(exc), headers={"Retry-After": "5"})
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        message = exc.description or exc.name
+        if exc.code == 404:
+            message = f"not found: {request.path}"
+        elif exc.code == 405:
+            message = f"method {request.method} not allowed on {request.path}"
+        elif exc.code == 413:
+            message = "request body too large"
+        headers = dict(exc.get_headers()) if exc.code == 405 else None
+        if headers:
+            headers = {k: v for k, v in headers.items() if k.lower() == "allow"}
+        return error_response(exc.code or 500, message, headers=headers)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal server error", request_id=g.get("request_id"))

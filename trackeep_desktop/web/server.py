@@ -1,0 +1,187 @@
+"""HTTP servers that carry real WebSockets: gevent (``trackeep serve``) and Werkzeug's
+threaded server (the desktop window and tests).
+
+Both set TCP_NODELAY on accepted sockets: without it a keep-alive request or a burst of two
+Socket.IO frames stalls about 40 ms on delayed ACKs (see stack-notes).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import signal
+import socket
+import threading
+
+from flask import Flask
+
+log = logging.getLogger(__name__)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _RequestCounter:
+    """How many requests are in progress; a context manager around each one."""
+
+    def __init__(self):
+        self._idle = threading.Condition()
+        self.count = 0
+
+    def __enter__(self):
+        with self._idle:
+            self.count += 1
+
+    def __exit__(self, *exc_info):
+        with self._idle:
+            self.count -= 1
+            if self.count == 0:
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no request is in progress; False if some still are after ``timeout``."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self.count == 0, timeout)
+
+
+class ThreadedServer:
+    """Werkzeug's threaded WSGI server, owned by us so it can be shut down cleanly.
+
+    It counts the plain HTTP requests in progress (not WebSockets, which last as long as
+    their client), so :meth:`stop` can let an upload or a save finish before the database
+    is closed.
+    """
+
+    def __init__(self, app: Flask, host: str, port: int):
+        from werkzeug.serving import WSGIRequestHandler, make_server
+
+        in_flight = self._in_flight = _RequestCounter()
+
+        class NoDelayHandler(WSGIRequestHandler):
+            # HTTP/1.1 keeps connections alive (the threaded server allows it): a page's
+            # many fetches, and API clients, then skip a TCP handshake and a new thread each.
+            protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                super().setup()
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+            def run_wsgi(self):
+                if self.headers.get("Upgrade", "").lower() == "websocket":
+                    return super().run_wsgi()
+                with in_flight:
+                    return super().run_wsgi()
+
+            def log_request(self, code="-", size="-"):
+                pass  # requests are counted in /metrics; access logs are a proxy's job
+
+        self._server = make_server(host, port, app, threaded=True, request_handler=NoDelayHandler)
+        self._server.daemon_threads = True
+        self.host = host
+        self.port = self._server.server_port
+        self.drain_timeout = 10.0
+
+    def serve_forever(self) -> None:
+        """Serve until :meth:`stop`; return once the requests in progress are done."""
+        self._server.serve_forever(poll_interval=0.2)
+        self._drain()
+
+    def start_background(self) -> threading.Thread:
+        thread = threading.Thread(target=self.serve_forever, name="trackeep-http", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop accepting, then give requests in progress ``timeout`` seconds to finish.
+
+        Call it from another thread than :meth:`serve_forever`'s, which it waits for.
+        """
+        self.drain_timeout = timeout
+        self._server.shutdown()
+        self._server.server_close()
+        self._drain()
+
+    def _drain(self) -> None:
+        if not self._in_flight.wait_idle(self.drain_timeout):
+            log.warning("stopped with %d request(s) still running", self._in_flight.count)
+
+    def stop_on_signals(self, *signums: int) -> None:
+        """Stop (from another thread, as shutdown() waits for serve_forever) on a signal."""
+
+        def handler(signum, frame):
+            log.info("signal %s: shutting down", signal.Signals(signum).name)
+            threading.Thread(target=self.stop, name="trackeep-stop", daemon=True).start()
+
+        for signum in signums:
+            signal.signal(signum, handler)
+
+
+class GeventServer:
+    """gevent's pywsgi with gevent-websocket; needs ``gevent.monkey.patch_all()`` first."""
+
+    def __init__(self, app: Flask, host: str, port: int, concurrency: int):
+        from gevent.pool import Pool
+        from gevent.pywsgi import WSGIServer
+        from geventwebsocket.handler import WebSocketHandler
+
+        class NoDelayServer(WSGIServer):
+            def handle(self, sock, address):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                return super().handle(sock, address)
+
+        self._server = NoDelayServer((host, port), app, handler_class=WebSocketHandler,
+                                     spawn=Pool(concurrency), log=None, error_log=log)
+        self._server.init_socket()
+        self.host = host
+        self.port = self._server.server_port
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop accepting, then give open requests ``timeout`` seconds to finish."""
+        self._server.stop(timeout=timeout)
+
+    def stop_on_signals(self, *signums: int) -> None:
+        """Stop on a signal; the handler runs in the event loop, so the stop is spawned."""
+        import gevent
+
+        def handler(signum):
+            log.info("signal %s: shutting down", signal.Signals(signum).name)
+            gevent.spawn(self.stop)
+
+        for signum in signums:
+            gevent.signal_handler(signum, handler, signum)
+
+
+def serve(overrides: dict) -> None:
+    """Run the application until SIGTERM or SIGINT, then shut down cleanly."""
+    from trackeep_desktop.app import create_app
+
+    app = create_app(overrides)
+    state = app.extensions["trackeep"]
+    config = state.config
+    host, port = config["HOST"], config["PORT"]
+    if not is_loopback(host) and not config["TRUSTED_PROXIES"]:
+        log.warning("listening on %s, beyond this machine, with no HTTPS reverse proxy "
+                    "configured (TRACKEEP_TRUSTED_PROXIES): passwords and session cookies "
+                    "cross the network unencrypted", host)
+    if config["ASYNC_MODE"] == "gevent":
+        server = GeventServer(app, host, port, config["CONCURRENCY"])
+    else:
+        server = ThreadedServer(app, host, port)
+
+    server.stop_on_signals(signal.SIGTERM, signal.SIGINT)
+    shown_host = f"[{host}]" if ":" in host else host
+    print(f"Trackeep is running at http://{shown_host}:{server.port}/", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        state.close()
+        log.info("stopped")
