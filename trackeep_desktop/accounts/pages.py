@@ -165,10 +165,10 @@ def setup():
         return redirect(url_for(".login"))
     values = {k: form_text(k) for k in ("full_name", "email", "username")}
     if request.method == "GET":
-        return render_template("auth/setup.html", values=values, errors={})
+        return render_template("accounts/setup.html", values=values, errors={})
     password = request.form.get("password", "")
     if password != request.form.get("password_confirm", ""):
-        return render_template("auth/setup.html", values=values,
+        return render_template("accounts/setup.html", values=values,
                                errors={"password_confirm": "The passwords differ."}), 400
     try:
         user = accounts.create_owner(values["email"], values["username"], password, now=now(),
@@ -177,7 +177,7 @@ def setup():
     except accounts.NotAllowed:
         return redirect(url_for(".login"))
     except accounts.AccountError as exc:
-        return render_template("auth/setup.html", values=values,
+        return render_template("accounts/setup.html", values=values,
                                errors={exc.field or "form": exc.message}), 400
     log.info("owner account %s created", user.username)
     return signed_in(user, remember=False, target="/")
@@ -195,22 +195,22 @@ def login():
     remember = request.form.get("remember") == "on"
     context = dict(login=login_name, remember=remember, next=target)
     if request.method == "GET":
-        return render_template("auth/login.html", **context)
+        return render_template("accounts/login.html", **context)
     password = request.form.get("password", "")
     if not login_name or not password:
-        return render_template("auth/login.html", error="Enter your email or username and "
+        return render_template("accounts/login.html", error="Enter your email or username and "
                                "your password.", **context), 400
     user = accounts.find_user_by_login(login_name)
     try:
         hit_auth_limit("login", user, login_name)
         verify_login(user, password)
     except RateLimited as exc:
-        return too_many(exc, "auth/login.html", **context)
+        return too_many(exc, "accounts/login.html", **context)
     except LoginFailed as exc:
         if exc.requires_totp:
-            return render_template("auth/login_2fa.html",
+            return render_template("accounts/login_2fa.html",
                                    step=make_login_step_token(user, remember, target))
-        return render_template("auth/login.html", error=exc.message, **context), exc.status
+        return render_template("accounts/login.html", error=exc.message, **context), exc.status
     return signed_in(user, remember, target)
 
 
@@ -220,15 +220,15 @@ def login_second_factor():
     step = request.form.get("step", "")
     found = read_login_step_token(step)
     if found is None:
-        return render_template("auth/login.html", login="", remember=False, next="/",
+        return render_template("accounts/login.html", login="", remember=False, next="/",
                                error="The sign-in took too long; please start again."), 400
     user, remember, target = found
     try:
         hit_auth_limit("2fa", user)
     except RateLimited as exc:
-        return too_many(exc, "auth/login_2fa.html", step=step)
+        return too_many(exc, "accounts/login_2fa.html", step=step)
     if accounts.verify_second_factor(user, form_text("code"), now=now()) is None:
-        return render_template("auth/login_2fa.html", step=step,
+        return render_template("accounts/login_2fa.html", step=step,
                                error="That code is not right; try the current one."), 401
     return signed_in(user, remember, target)
 
@@ -252,7 +252,7 @@ def settings_index():
 
 def render_profile(status: int = 200, **context):
     context.setdefault("notice", NOTICES.get(request.args.get("notice", "")))
-    return render_template("account/profile.html", user=current_user(), themes=accounts.THEMES,
+    return render_template("accounts/profile.html", user=current_user(), themes=accounts.THEMES,
                            timezones=timezones(), errors=context.pop("errors", {}),
                            **context), status
 
@@ -300,7 +300,7 @@ def render_security(status: int = 200, **context):
     user = current_user()
     context.setdefault("notice", NOTICES.get(request.args.get("notice", "")))
     return render_template(
-        "account/security.html", user=user, sessions=list_sessions(user),
+        "accounts/security.html", user=user, sessions=list_sessions(user),
         api_keys=[accounts.api_key_to_json(k) for k in accounts.list_api_keys(user)],
         backup_codes_left=accounts.backup_codes_left(user) if user.totp_enabled else 0,
         scope_labels=SCOPE_LABELS, expiry_choices=EXPIRY_CHOICES,
@@ -445,7 +445,7 @@ def admin_page(view):
 
 def render_users(status: int = 200, **context):
     context.setdefault("notice", NOTICES.get(request.args.get("notice", "")))
-    return render_template("admin/users.html", users=accounts.list_users(),
+    return render_template("accounts/users.html", users=accounts.list_users(),
                            roles=accounts.ROLES, me=current_user(),
                            errors=context.pop("errors", {}),
                            values=context.pop("values", {}), **context), status

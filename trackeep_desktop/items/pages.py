@@ -37,26 +37,26 @@ def index():
 @page_login_required
 def dashboard():
     state = current_app.extensions["trackeep"]
-    return render_template("web/dashboard.html", version=state.version,
+    return render_template("items/dashboard.html", version=state.version,
                            capabilities=state.capabilities.health())
 
 
 @bp.get("/bookmarks")
 @page_login_required
 def bookmarks():
-    return render_template("web/bookmarks.html")
+    return render_template("items/bookmarks.html")
 
 
 @bp.get("/tasks")
 @page_login_required
 def tasks():
-    return render_template("web/tasks.html")
+    return render_template("items/tasks.html")
 
 
 @bp.get("/notes")
 @page_login_required
 def notes():
-    return render_template("web/notes.html")
+    return render_template("items/notes.html")
 
 
 @bp.get("/files")
@@ -64,24 +64,24 @@ def notes():
 def files():
     megabytes = current_app.config["MAX_UPLOAD_MB"]
     label = f"{megabytes / 1024:g} GB" if megabytes >= 1024 else f"{megabytes:g} MB"
-    return render_template("web/files.html", max_upload_bytes=int(megabytes * 1024 * 1024),
+    return render_template("items/files.html", max_upload_bytes=int(megabytes * 1024 * 1024),
                            max_upload_label=label)
 
 
 @bp.get("/tags")
 @page_login_required
 def tags():
-    return render_template("web/tags.html")
+    return render_template("items/tags.html")
 
 
 @bp.get("/trash")
 @page_login_required
 def trash():
-    return render_template("web/trash.html")
+    return render_template("items/trash.html")
 
 
 @bp.get("/settings/data")
 @page_login_required
 def data():
     """Settings → Import and export: the full archive, and browsers' bookmark files."""
-    return render_template("web/data.html")
+    return render_template("items/data.html")

@@ -294,4 +294,4 @@ def openapi_json():
 def docs_page():
     """A readable page of every API endpoint (the same data as openapi.json)."""
     spec = build_spec(current_app)
-    return render_template("api/docs.html", spec=spec, sections=docs_sections(spec))
+    return render_template("web/docs.html", spec=spec, sections=docs_sections(spec))
