@@ -6,7 +6,7 @@ and dropped afterwards), across the four types (40% bookmarks, 25% notes, 25% ta
 files), with words drawn from a Zipf-like distribution over a 50,000-word synthetic
 vocabulary, and about a third of the items tagged. The rows are inserted in bulk; the
 **index** is then built through the real path,
-:func:`trackeep_desktop.items.run_change_hooks` (``create``) inside transactions of 1,000
+the change pipeline (``record_change(..., "created", ...)``) inside transactions of 1,000
 items, and its throughput (items/s) reported.
 
 Query shapes, with terms picked from the index's own vocabulary (``fts5vocab``; on
@@ -159,9 +159,11 @@ def populate(user_id: int, n: int, seed: int) -> dict[str, list[int]]:
     return ids
 
 
-def index_through_hooks(user_id: int, ids: dict[str, list[int]]) -> tuple[int, float]:
-    """Index every item through the change hooks, 1,000 per transaction; (items, seconds)."""
-    from trackeep_desktop import items, search  # noqa: F401  (search registers its hook)
+def index_through_pipeline(user_id: int, ids: dict[str, list[int]]) -> tuple[int, float]:
+    """Index every item through the change pipeline, 1,000 per transaction; (items,
+    seconds)."""
+    from trackeep_desktop.realtime.pipeline import build_pipeline
+    from trackeep_desktop.storage.changes import record_change, use_pipeline
     from trackeep_desktop.storage.db import database
     from trackeep_desktop.storage.models import Bookmark, File, Note, Task
 
@@ -172,9 +174,9 @@ def index_through_hooks(user_id: int, ids: dict[str, list[int]]) -> tuple[int, f
         model = models[item_type]
         for start in range(0, len(item_ids), BATCH):
             chunk = item_ids[start:start + BATCH]
-            with database.atomic():
+            with database.atomic(), use_pipeline(build_pipeline()):
                 for item in model.select().where(model.id.in_(chunk)):
-                    items.run_change_hooks("create", item_type, item, user_id)
+                    record_change(user_id, item_type, "created", item, event=False)
             done += len(chunk)
     return done, time.perf_counter() - started
 
@@ -454,9 +456,9 @@ def main(argv: list[str] | None = None) -> int:
     ids = populate(user.id, args.n, args.seed)
     say(f"rows:     {args.n:,} items inserted in {time.perf_counter() - started:.1f} s "
         f"({', '.join(f'{len(v):,} {k}s' for k, v in ids.items())})")
-    indexed, seconds = index_through_hooks(user.id, ids)
+    indexed, seconds = index_through_pipeline(user.id, ids)
     rate = indexed / seconds
-    say(f"index:    {indexed:,} items through the change hooks in {seconds:.1f} s = "
+    say(f"index:    {indexed:,} items through the change pipeline in {seconds:.1f} s = "
         f"{rate:,.0f} items/s; database {database_size(database_url) / 2**20:.0f} MB")
     if scratch:
         database.execute_sql("ANALYZE")

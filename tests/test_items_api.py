@@ -10,6 +10,7 @@ import pytest
 from auth_actions import GENEROUS_LIMITS, AuthActions, bearer, make_clocked_app
 
 from trackeep_desktop import items
+from trackeep_desktop.storage import changes
 from trackeep_desktop.storage.db import connection
 from trackeep_desktop.storage.models import Bookmark, ItemTag, Note, Tag, Task
 
@@ -45,6 +46,11 @@ class Api:
         response = self.post(f"/{collection}", body)
         assert response.status_code == 201, response.get_json()
         return response.get_json()
+
+
+def pipeline_of(app):
+    """The app's change pipeline, to activate around domain calls made outside a request."""
+    return app.extensions["trackeep"].pipeline
 
 
 def prepare(app) -> tuple[AuthActions, Api]:
@@ -402,9 +408,10 @@ def test_tags_belong_to_one_user(two_users):
     merge = ann.post(f"/tags/{hers['tags'][0]['id']}/merge", {"into": mine["tags"][0]["id"]})
     assert merge.status_code == 400 and merge.get_json()["field"] == "into"
     assert ann.get("/dashboard/stats").get_json()["totalBookmarks"] == 1
-    assert items.set_tags(1, "bookmark", mine["id"], ["x"])  # the owner may
-    with pytest.raises(items.NotFound):
-        items.set_tags(2, "bookmark", mine["id"], ["x"])  # ann may not tag the owner's item
+    with changes.use_pipeline(pipeline_of(owner.actions.app)):
+        assert items.set_tags(1, "bookmark", mine["id"], ["x"])  # the owner may
+        with pytest.raises(items.NotFound):
+            items.set_tags(2, "bookmark", mine["id"], ["x"])  # ann may not tag the owner's
 
 
 def test_rename_merge_and_delete_tags(api):
@@ -537,9 +544,10 @@ def test_trash_is_purged_after_the_retention(clocked):
     assert [e["id"] for e in api.get("/trash").get_json()] == [newer["id"]]
 
     clocked.advance(5 * DAY)
-    assert items.purge_expired(clocked.clock.now(), 30 * DAY) == 0
-    clocked.advance(5 * DAY)
-    assert items.purge_expired(clocked.clock.now(), 30 * DAY) == 1
+    with changes.use_pipeline(pipeline_of(clocked.app)):
+        assert items.purge_expired(clocked.clock.now(), 30 * DAY) == 0
+        clocked.advance(5 * DAY)
+        assert items.purge_expired(clocked.clock.now(), 30 * DAY) == 1
     assert api.get("/trash").get_json() == []
     assert not ItemTag.select().exists()
     assert items.purge_expired(clocked.clock.now(), 0) == 0  # 0: never
@@ -592,8 +600,9 @@ def test_paging_headers_and_limits(api):
         assert response.status_code == 400, bad
         assert response.get_json()["field"] == bad.split("=")[0]
     assert len(api.get("/bookmarks?limit=200").get_json()) == 7
-    for n in range(7, 55):
-        items.create_bookmark(1, {"url": f"https://example.com/{n}"}, now=float(n))
+    with changes.use_pipeline(pipeline_of(api.actions.app)):
+        for n in range(7, 55):
+            items.create_bookmark(1, {"url": f"https://example.com/{n}"}, now=float(n))
     assert len(api.get("/bookmarks").get_json()) == items.DEFAULT_LIMIT
 
 
@@ -691,11 +700,12 @@ def test_dashboard_stats_in_the_original_shape(clocked):
 
 def test_change_hooks_run_inside_the_write(api):
     seen = []
+    hooks = pipeline_of(api.actions.app).in_transaction
 
-    def record(op, item_type, item, user_id):
-        seen.append((op, item_type, item.id, user_id))
+    def record(change):
+        seen.append((change.action, change.item_type, change.id, change.user_id))
 
-    items.change_hooks.append(record)
+    hooks.append(record)
     try:
         bookmark = api.create("bookmarks", url="https://hooked.example", tags=["h"])
         api.patch(f"/bookmarks/{bookmark['id']}", {"title": "t"})
@@ -704,21 +714,21 @@ def test_change_hooks_run_inside_the_write(api):
         api.delete(f"/bookmarks/{bookmark['id']}")
         api.delete(f"/trash/bookmark/{bookmark['id']}")
     finally:
-        items.change_hooks.remove(record)
+        hooks.remove(record)
     ops = [(op, kind) for op, kind, _, _ in seen]
-    assert ops == [("create", "tag"), ("create", "bookmark"), ("update", "bookmark"),
-                   ("delete", "bookmark"), ("restore", "bookmark"), ("delete", "bookmark"),
-                   ("purge", "bookmark")]
+    assert ops == [("created", "tag"), ("created", "bookmark"), ("updated", "bookmark"),
+                   ("deleted", "bookmark"), ("restored", "bookmark"), ("deleted", "bookmark"),
+                   ("purged", "bookmark")]
     assert all(user_id == 1 for *_, user_id in seen)
 
-    def refuse(op, item_type, item, user_id):
+    def refuse(change):
         raise RuntimeError("index unavailable")
 
-    items.change_hooks.append(refuse)
+    hooks.append(refuse)
     try:
         failed = api.post("/notes", {"title": "never saved"})
     finally:
-        items.change_hooks.remove(refuse)
+        hooks.remove(refuse)
     assert failed.status_code == 500
     assert api.get("/notes").get_json() == []  # the hook's failure rolled the write back
 
@@ -730,7 +740,7 @@ def test_concurrent_writers_share_tags_without_errors(api):
 
     def save(worker):
         try:
-            with connection(db):
+            with connection(db), changes.use_pipeline(pipeline_of(api.actions.app)):
                 for n in range(8):
                     items.create_bookmark(1, {"url": f"https://w{worker}.example/{n}",
                                               "tags": ["shared", f"w{worker}"]}, now=1.0)

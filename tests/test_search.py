@@ -10,6 +10,8 @@ import pytest
 from auth_actions import GENEROUS_LIMITS, OWNER, AuthActions, bearer
 
 from trackeep_desktop import items, search
+from trackeep_desktop.realtime.pipeline import build_pipeline
+from trackeep_desktop.storage import changes
 from trackeep_desktop.storage.db import is_postgres
 from trackeep_desktop.storage.models import Note, SearchDocument, User
 
@@ -22,9 +24,12 @@ HOSTILE = ['"', '""', '"""', "*", "**", "-", "--", "-*", "NEAR(", "NEAR(a b, 2)"
 
 @pytest.fixture
 def user(database):
+    """A user, with the change pipeline that keeps the index in step active around the test
+    (as a request, a job or a CLI command has it)."""
     now = time.time()
-    return User.create(email="a@example.com", username="a", password_hash="x", created_at=now,
-                       updated_at=now)
+    with changes.use_pipeline(build_pipeline()):
+        yield User.create(email="a@example.com", username="a", password_hash="x",
+                          created_at=now, updated_at=now)
 
 
 def titles(answer: dict) -> list[str]:
@@ -451,13 +456,8 @@ def test_two_instances_sharing_redis_never_serve_a_stale_answer(make_app, redis_
                                                                 key_prefix):
     writer = make_app(REDIS_URL=redis_url, KEY_PREFIX=key_prefix, **GENEROUS_LIMITS)
     reader = make_app(REDIS_URL=redis_url, KEY_PREFIX=key_prefix, **GENEROUS_LIMITS)
-    # Each instance invalidates through its own cache object; in one test process both would
-    # hear every write, so the reader's is unplugged: only the writer's (shared) bump counts.
-    reader_cache = reader.extensions["trackeep"].capabilities.cache
-    for callback in list(search._invalidators):
-        if callback.__closure__ and any(c.cell_contents is reader_cache
-                                        for c in callback.__closure__):
-            search.remove_invalidator(callback)
+    # Each instance invalidates through its own pipeline: only the writer hears the writes,
+    # so the reader's cache learns of them through the shared generation in Redis alone.
     a, b = AuthActions(writer), AuthActions(reader)
     token, _ = a.register_owner()
 

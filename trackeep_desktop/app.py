@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import peewee
-from flask import Flask, request
+from flask import Flask, g, request
 
 from trackeep_desktop import __version__
 from trackeep_desktop.capabilities import Capabilities, build_capabilities
 from trackeep_desktop.capabilities.durable import DatabaseCounterBackup, DatabaseSessionBackup
 from trackeep_desktop.config import ensure_secret_key, load_config
+from trackeep_desktop.files.store import BlobStore
+from trackeep_desktop.jobs.periodic import Periodic
 from trackeep_desktop.paths import static_dir, templates_dir
-from trackeep_desktop.realtime.namespaces import create_socketio
-from trackeep_desktop.storage import migrations
+from trackeep_desktop.realtime.pipeline import build_pipeline
+from trackeep_desktop.storage import changes, migrations
 from trackeep_desktop.storage.db import bind_database, checkpoint, connection, is_postgres
-from trackeep_desktop.web.errors import ApiError, init_error_handlers
-from trackeep_desktop.web.observability import Metrics, configure_logging, init_request_tracking
+from trackeep_desktop.web.errors import ApiError
+from trackeep_desktop.web.observability import Metrics, configure_logging
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +36,12 @@ class TrackeepState:
         self.metrics = metrics
         self.version = __version__
         self.socketio = None
-        self._stop = threading.Event()
-        self._flusher: threading.Thread | None = None
+        #: Where file contents live: ``files/`` in the data folder.
+        self.blob_store = BlobStore(Path(config["DATA_DIR"]) / "files")
+        #: What every write of this application updates and announces (:mod:`.realtime.pipeline`).
+        self.pipeline = build_pipeline(capabilities, self.blob_store)
+        #: Counter flushes and trash purges (:mod:`.jobs.periodic`).
+        self.periodic = Periodic(db, self.pipeline)
         self._closed = False
         #: Called first by :meth:`close` (background workers, subscriptions), in order.
         self.on_close: list = []
@@ -70,33 +76,17 @@ class TrackeepState:
         return {"configured": True, "state": "ok", "latency_ms": round(latency * 1000, 3),
                 "outages": caps.monitor.outages}
 
-    def start_counter_flusher(self, interval: float) -> None:
-        """Flush counters to the database every ``interval`` seconds in the background."""
-
-        def run():
-            while not self._stop.wait(interval):
-                try:
-                    with connection(self.db):
-                        self.capabilities.counters.flush()
-                except Exception:
-                    log.exception("periodic counter flush failed; will retry")
-
-        self._flusher = threading.Thread(target=run, name="trackeep-counter-flush", daemon=True)
-        self._flusher.start()
-
     def close(self) -> None:
         """Stop background work, flush counters, checkpoint SQLite, close the database."""
         if self._closed:
             return
         self._closed = True
-        self._stop.set()
+        self.periodic.close()
         for callback in self.on_close:
             try:
                 callback()
             except Exception:
                 log.exception("a shutdown step failed: %r", callback)
-        if self._flusher is not None:
-            self._flusher.join(timeout=5)
         try:
             self.db.connect(reuse_if_open=True)
         except Exception:
@@ -157,6 +147,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     @app.before_request
     def _open_db():
+        g.pipeline_token = changes.activate(state.pipeline)  # this request's writes
         try:
             db.connect(reuse_if_open=True)
         except (peewee.DatabaseError, peewee.InterfaceError) as exc:
@@ -169,43 +160,37 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     @app.teardown_request
     def _close_db(exc):
+        token = g.pop("pipeline_token", None)
+        if token is not None:
+            changes.deactivate(token)
         # PostgreSQL connections go back to the pool after each request. A SQLite connection
         # stays open with its thread (opening one and setting its pragmas cost about a third
         # of a small request); it closes when the thread, or greenlet, ends.
         if not keep_connections and not db.is_closed():
             db.close()
 
-    init_request_tracking(app, metrics)
-    init_error_handlers(app)
-
-    from trackeep_desktop.accounts import api as auth_api
-    from trackeep_desktop.accounts import pages as auth_web
-    from trackeep_desktop.files import api as files_api
-    from trackeep_desktop.items import api as items_api
-    from trackeep_desktop.items import pages as web
-    from trackeep_desktop.search import api as search_api
-    from trackeep_desktop.transfer import api as transfer_api
-    from trackeep_desktop.web import api, auth, observability, openapi
-
-    auth.init_app(app)
-    app.register_blueprint(observability.bp)
-    app.register_blueprint(auth_api.bp, url_prefix="/api/v1")
-    app.register_blueprint(items_api.bp, url_prefix="/api/v1")
-    app.register_blueprint(files_api.bp, url_prefix="/api/v1")
-    app.register_blueprint(files_api.share_bp)
-    app.register_blueprint(transfer_api.bp, url_prefix="/api/v1")
-    # search_api imports search, whose change hook keeps the index in step with each write
-    app.register_blueprint(search_api.bp, url_prefix="/api/v1")
-    app.register_blueprint(search_api.page_bp)
-    app.register_blueprint(openapi.bp)
-    app.register_blueprint(api.bp, url_prefix="/api/v1")
-    app.register_blueprint(web.bp)
-    app.register_blueprint(auth_web.bp)
-
-    state.socketio = create_socketio(app, settings)
-    items_api.init_app(app)  # metadata fetcher, trash purge at start-up and hourly
+    init_domains(app, state)
     if settings["COUNTER_FLUSH_INTERVAL"] > 0:
-        state.start_counter_flusher(settings["COUNTER_FLUSH_INTERVAL"])
+        state.periodic.every(settings["COUNTER_FLUSH_INTERVAL"], "counter flush",
+                             capabilities.counters.flush)
     log.info("Trackeep %s ready: database %s, capabilities on %s", __version__,
              "postgresql" if is_postgres(db) else "sqlite", capabilities.backend)
     return app
+
+
+def init_domains(app: Flask, state: TrackeepState) -> None:
+    """The one wiring place: each domain's ``init_app(app, state)``, in order. The web layer
+    comes first (its request hooks run before every view), the API's catch-all 404 last."""
+    from trackeep_desktop.accounts import api as accounts_api
+    from trackeep_desktop.accounts import pages as accounts_pages
+    from trackeep_desktop.files import api as files_api
+    from trackeep_desktop.items import api as items_api
+    from trackeep_desktop.items import pages as items_pages
+    from trackeep_desktop.realtime import namespaces
+    from trackeep_desktop.search import api as search_api
+    from trackeep_desktop.transfer import api as transfer_api
+    from trackeep_desktop.web import api, auth, errors, observability, openapi
+
+    for domain in (observability, errors, auth, accounts_api, accounts_pages, items_api,
+                   items_pages, files_api, search_api, transfer_api, openapi, api, namespaces):
+        domain.init_app(app, state)

@@ -168,7 +168,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     from trackeep_desktop import accounts, transfer
     from trackeep_desktop.app import create_app
-    from trackeep_desktop.files import api as files_api
+    from trackeep_desktop.storage import changes
     from trackeep_desktop.storage.db import connection
 
     path = Path(args.file)
@@ -178,7 +178,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     app = create_app(_overrides(args))
     state = app.extensions["trackeep"]
     try:
-        with app.app_context(), connection(state.db):
+        with app.app_context(), connection(state.db), changes.use_pipeline(state.pipeline):
             user = accounts.find_user_by_login(args.user)
             if user is None:
                 print(f"trackeep: no account {args.user!r}", file=sys.stderr)
@@ -191,7 +191,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             try:
                 if kind == "archive":
                     report = transfer.import_archive(user.id, path, progress=progress,
-                                                     store=files_api.blob_store(app))
+                                                     store=state.blob_store)
                 else:
                     with path.open("rb") as fh:
                         report = transfer.import_bookmarks(user.id, fh, now=time.time(),
@@ -214,15 +214,15 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     from trackeep_desktop import search
     from trackeep_desktop.app import create_app
-    from trackeep_desktop.files import api as files_api
+    from trackeep_desktop.storage import changes
     from trackeep_desktop.storage.db import connection
 
     app = create_app(_overrides(args))
     state = app.extensions["trackeep"]
     started = time.perf_counter()
     try:
-        with connection(state.db):
-            count = search.rebuild_index(store=files_api.blob_store(app), progress=lambda n: (
+        with connection(state.db), changes.use_pipeline(state.pipeline):
+            count = search.rebuild_index(store=state.blob_store, progress=lambda n: (
                 print(f"  indexed {n}", file=sys.stderr, flush=True) if n % 10_000 == 0
                 else None))
     finally:

@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 
 import segno
-from flask import Blueprint, current_app, jsonify, make_response, request
+from flask import Blueprint, Flask, current_app, jsonify, make_response, request
 
 from trackeep_desktop import accounts
 from trackeep_desktop.web.auth import (
@@ -480,3 +480,8 @@ def admin_reset_password(user_id):
     ended = end_user_sessions(user, keep_current=user.id == current_user().id)
     log.info("admin %s reset the password of %s", current_user().username, user.username)
     return jsonify({"user": accounts.user_to_admin_json(user), "sessionsEnded": ended})
+
+
+def init_app(app: Flask, state) -> None:
+    """The accounts API under ``/api/v1``."""
+    app.register_blueprint(bp, url_prefix="/api/v1")

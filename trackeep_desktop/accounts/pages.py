@@ -18,6 +18,7 @@ from functools import cache
 import segno
 from flask import (
     Blueprint,
+    Flask,
     abort,
     current_app,
     make_response,
@@ -539,3 +540,8 @@ def page_url(path: str) -> str:
     except HTTPException:
         return "/"
     return "/" if endpoint == "static" else path
+
+
+def init_app(app: Flask, state) -> None:
+    """The sign-in, set-up and settings pages."""
+    app.register_blueprint(bp)

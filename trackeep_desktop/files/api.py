@@ -14,13 +14,12 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from pathlib import Path
 
-from flask import Blueprint, Response, current_app, g, jsonify, request, send_file, url_for
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request, send_file, url_for
 
 from trackeep_desktop import files, items
 from trackeep_desktop.items.api import json_body, optional_json_body, paged_response
-from trackeep_desktop.realtime import events
+from trackeep_desktop.storage import changes
 from trackeep_desktop.web import openapi
 from trackeep_desktop.web.auth import (
     client_ip,
@@ -29,7 +28,6 @@ from trackeep_desktop.web.auth import (
     now,
     public,
     require_scope,
-    state,
 )
 from trackeep_desktop.web.errors import ApiError, error_response
 from trackeep_desktop.web.openapi import api_doc, query_param
@@ -57,16 +55,15 @@ SAFE_HEADERS = {
 
 def blob_store(app=None) -> files.BlobStore:
     """The content-addressed store of this app: ``DATA_DIR/files``."""
-    config = (app or current_app).config
-    return files.BlobStore(Path(config["DATA_DIR"]) / "files")
+    return (app or current_app).extensions["trackeep"].blob_store
 
 
-@bp.record_once
-def _start_up(setup_state) -> None:
-    """At start-up: files join the trash with this app's store, and temporary upload files
-    a crash or a killed upload left behind are deleted."""
-    store = blob_store(setup_state.app)
-    files.register_item_type(store)
+def init_app(app: Flask, state) -> None:
+    """The files API and share links; temporary upload files that a crash or a killed upload
+    left behind are deleted."""
+    app.register_blueprint(bp, url_prefix="/api/v1")
+    app.register_blueprint(share_bp)
+    store = state.blob_store
     try:
         store.clean_temp()
     except OSError as exc:
@@ -181,6 +178,11 @@ def _one_file_json(user_id: int, record) -> dict:
     return files.file_to_json(record, files.tags_of(user_id, [record.id]).get(record.id, []))
 
 
+def _rendered(user_id: int, record) -> dict:
+    """The file as its change event carried it (rendered once), else rendered now."""
+    return changes.rendered(files.ITEM_TYPE, record.id) or _one_file_json(user_id, record)
+
+
 def _send(record, disposition: str) -> Response:
     path = blob_store().path_for(record.sha256)
     if not path.is_file():
@@ -194,12 +196,6 @@ def _send(record, disposition: str) -> Response:
                                                                         record.name)
     response.headers.update(SAFE_HEADERS)
     return response
-
-
-def _publish(user_id: int, action: str, record) -> None:
-    payload = _one_file_json(user_id, record)
-    events.publish_change(state().capabilities.pubsub, user_id, files.ITEM_TYPE, action,
-                          payload, record.id)
 
 
 # ------------------------------------------------------------------------------- schemas
@@ -278,8 +274,7 @@ def upload():
         record = files.create_file(user.id, spool, name=name, now=now(), store=blob_store(),
                                    description=request.form.get("description", ""),
                                    tags=_tags_from_form())
-    _publish(user.id, "created", record)
-    return jsonify(_one_file_json(user.id, record)), 201
+    return jsonify(_rendered(user.id, record)), 201
 
 
 @bp.get("/files")
@@ -327,8 +322,7 @@ def update_file(file_id: int):
         data["name"] = data.pop("original_name")
     with domain_errors():
         record = files.update_file(user.id, file_id, data, now=now())
-    _publish(user.id, "updated", record)
-    return jsonify(_one_file_json(user.id, record))
+    return jsonify(_rendered(user.id, record))
 
 
 @bp.delete("/files/<int:file_id>")
@@ -338,8 +332,7 @@ def delete_file(file_id: int):
     """Move a file to the trash (restore or purge it there)."""
     user = current_user()
     with domain_errors():
-        record = files.trash_file(user.id, file_id, now=now())
-    _publish(user.id, "deleted", record)
+        files.trash_file(user.id, file_id, now=now())
     return jsonify({"message": "The file is in the trash.", "id": file_id,
                     "type": files.ITEM_TYPE})
 

@@ -10,8 +10,9 @@ import peewee
 
 from trackeep_desktop import items
 from trackeep_desktop.accounts.users import iso_time
+from trackeep_desktop.storage.changes import record_change
 from trackeep_desktop.storage.db import database
-from trackeep_desktop.storage.models import File, FileShare
+from trackeep_desktop.storage.models import File
 
 from .names import detect_mime, file_kind, preview_kind, sanitize_name
 from .store import (
@@ -77,7 +78,7 @@ def create_file(user_id: int, spool: Spool, *, name: str | None, now: float,
                 items.set_tags(user_id, ITEM_TYPE, record.id, tag_names, now)
             lock_blobs()
             placed = store.place(spool)
-            items.run_change_hooks("create", ITEM_TYPE, record, user_id)
+            record_change(user_id, ITEM_TYPE, "created", record)
     except BaseException:
         spool.discard()
         if placed:
@@ -184,7 +185,7 @@ def update_file(user_id: int, file_id: Any, changes: dict[str, Any], *, now: flo
         record.save()
         if tag_names is not None:
             items.set_tags(user_id, ITEM_TYPE, record.id, tag_names, now)
-        items.run_change_hooks("update", ITEM_TYPE, record, user_id)
+        record_change(user_id, ITEM_TYPE, "updated", record)
     return record
 
 
@@ -226,27 +227,3 @@ def file_to_json(record: File, tags: list | None = None) -> dict:
         "updated_at": iso_time(record.updated_at),
         "deleted_at": iso_time(record.deleted_at),
     }
-
-
-def purge_blob_callback(store: BlobStore):
-    """The items domain's ``on_purge`` for files: runs inside the purge transaction before
-    the row goes, drops the file's share links and deletes its blob unless another row
-    (of any user, trash included) still names it."""
-
-    def on_purge(record: File) -> None:
-        # A write first: on SQLite it takes the write lock that serializes blob changes.
-        FileShare.delete().where(FileShare.file == record.id).execute()
-        lock_blobs()
-        shared = File.select().where((File.sha256 == record.sha256)
-                                     & (File.id != record.id)).exists()
-        if not shared and store.remove(record.sha256):
-            log.info("deleted blob %s: its last file was purged", record.sha256)
-
-    return on_purge
-
-
-def register_item_type(store: BlobStore) -> None:
-    """Make files an item type of the trash, the tag counts and the dashboard, their purge
-    removing blobs from ``store`` (the application calls this at start-up)."""
-    items.register_item_type(ITEM_TYPE, File, title=lambda record: record.name,
-                             to_json=file_to_json, on_purge=purge_blob_callback(store))

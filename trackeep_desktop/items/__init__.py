@@ -27,21 +27,20 @@ Rules worth knowing:
   purging deletes the row, its tag links and (for tasks) its subtasks. :func:`purge_expired`
   purges what has been in the trash longer than the retention.
 
-Extension points for other modules:
+What other modules build on:
 
-* ``change_hooks``: a list of callables ``hook(op, item_type, item, user_id)``, called
-  *inside* the write transaction after each change, with ``op`` one of ``create``,
-  ``update``, ``delete`` (moved to the trash), ``restore`` and ``purge`` (called before the
-  row is deleted, so the item can still be read). Tag changes call them too, with
-  ``item_type="tag"``, and renaming, merging or deleting a tag reports an ``update`` of every
-  item that carried it. A hook that raises aborts the write (the search index stays in step
-  with the data). Other modules report their own items' changes with
-  :func:`run_change_hooks`.
-* :func:`register_item_type` (alias ``register_trash_type``): a type registered with its
-  model joins the trash (list, restore, purge, automatic purge), the tag counts and the
-  dashboard. The model needs the fields ``id``, ``user`` (a foreign key to the user),
-  ``created_at``, ``updated_at`` and ``deleted_at``; ``on_purge(item)`` runs inside the purge
-  transaction before the row is deleted (files remove their stored content there).
+* **The change pipeline** (:mod:`trackeep_desktop.storage.changes`): every write records
+  what it changed with ``record_change(user_id, item_type, action, item)`` inside its
+  transaction, ``action`` one of ``created``, ``updated``, ``deleted`` (moved to the trash),
+  ``restored`` and ``purged`` (recorded before the row is deleted, so the item can still be
+  read). Tags record their changes too (``item_type="tag"``), and renaming, merging or
+  deleting a tag records an ``updated`` of every item that carried it (not announced as
+  change events: ``event=False``, as are the subtasks that follow their task). The index
+  follows inside the transaction; caches, change events and blobs after the commit.
+* **The item types** (``_TYPES`` in :mod:`.types`): bookmark, task, note and file join the
+  trash (list, restore, purge, automatic purge), the tag counts and the dashboard. A new
+  type is one more row there; its model needs the fields ``id``, ``user`` (a foreign key to
+  the user), ``created_at``, ``updated_at`` and ``deleted_at``.
 """
 
 from trackeep_desktop.items.bookmarks import (
@@ -125,10 +124,7 @@ from trackeep_desktop.items.types import (
     InvalidInput,
     ItemError,
     NotFound,
-    change_hooks,
     item_types,
-    register_item_type,
-    run_change_hooks,
 )
 
 __all__ = [
@@ -157,7 +153,6 @@ __all__ = [
     "URL_MAX",
     "apply_metadata",
     "bookmark_to_json",
-    "change_hooks",
     "create_bookmark",
     "create_note",
     "create_tag",
@@ -185,9 +180,7 @@ __all__ = [
     "parse_time",
     "purge",
     "purge_expired",
-    "register_item_type",
     "restore_from_trash",
-    "run_change_hooks",
     "set_tags",
     "subtasks_of",
     "tag_key",

@@ -5,7 +5,9 @@ Shapes follow the original Trackeep clients: ``POST /bookmarks`` takes ``tags`` 
 ``limit`` (default 50, at most 200) and ``offset``, the total in ``X-Total-Count`` and the
 neighbouring pages in ``Link``. Validation errors are 400 ``{"error", "field", "reason"}``;
 unknown ids and other users' ids are 404; a body that is not JSON is 415 (wrong content
-type) or 400 (malformed). Every write publishes a change event (:mod:`.events`).
+type) or 400 (malformed). Every write is announced as a change event by the change pipeline
+(:mod:`trackeep_desktop.realtime.pipeline`); the views answer with the item as the event
+carried it.
 
 Scopes of API keys (sessions may do everything):
 
@@ -26,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlencode
@@ -38,8 +39,7 @@ from trackeep_desktop import items
 from trackeep_desktop.clock import SystemClock
 from trackeep_desktop.items.markdown import render_markdown
 from trackeep_desktop.items.metadata import MetadataFetcher
-from trackeep_desktop.realtime import events
-from trackeep_desktop.storage.db import connection
+from trackeep_desktop.storage import changes
 from trackeep_desktop.web import openapi
 from trackeep_desktop.web.auth import current_credentials, current_user, now, require_scope
 from trackeep_desktop.web.errors import ApiError
@@ -172,10 +172,14 @@ def paged_response(page: items.Page, rendered: list[dict]):
     return response
 
 
-def publish(item_type: str, action: str, payload: dict | None, item_id: int | None = None):
-    """Publish a change of the current user's data (after the write committed)."""
-    events.publish_change(current_app.extensions["trackeep"].capabilities.pubsub,
-                          current_user().id, item_type, action, payload, item_id)
+def _rendered(item_type: str, item) -> dict:
+    """The item as its change event carried it (rendered once, after the commit), else
+    rendered now."""
+    found = changes.rendered(item_type, item.id)
+    if found is not None:
+        return found
+    render = {"task": _task_json, "note": _note_json, "tag": _tag_with_counts}.get(item_type)
+    return render(item) if render is not None else _render(item_type, item)
 
 
 def _exists(item_type: str, item_id: int) -> None:
@@ -210,9 +214,7 @@ def _attach_subtasks(user_id: int, tasks: list, rendered: list[dict]) -> None:
 
 def _moved_to_trash(item_type: str, item_id: int):
     with domain_errors():
-        item = items.move_to_trash(current_user().id, item_type, item_id, now=now())
-    rendered = _render(item_type, item)
-    publish(item_type, "deleted", rendered)
+        items.move_to_trash(current_user().id, item_type, item_id, now=now())
     return jsonify({"message": f"The {item_type} is in the trash.", "id": item_id,
                     "type": item_type})
 
@@ -370,8 +372,7 @@ def create_bookmark():
                                          fetch_metadata=fetch)
     if fetch:
         metadata_fetcher().schedule(user.id, bookmark.id, bookmark.url)
-    rendered = _render("bookmark", bookmark)
-    publish("bookmark", "created", rendered)
+    rendered = _rendered("bookmark", bookmark)
     return jsonify(rendered), 201
 
 
@@ -397,8 +398,7 @@ def update_bookmark(bookmark_id: int):
     with domain_errors():
         bookmark = items.update_bookmark(current_user().id, bookmark_id, data, now=now(),
                                          allow_duplicate=allow)
-    rendered = _render("bookmark", bookmark)
-    publish("bookmark", "updated", rendered)
+    rendered = _rendered("bookmark", bookmark)
     return jsonify(rendered)
 
 
@@ -424,8 +424,7 @@ def refetch_bookmark_metadata(bookmark_id: int):
     with domain_errors():
         bookmark = items.mark_fetch_pending(user.id, bookmark_id, now=now())
     metadata_fetcher().schedule(user.id, bookmark.id, bookmark.url)
-    rendered = _render("bookmark", bookmark)
-    publish("bookmark", "updated", rendered)
+    rendered = _rendered("bookmark", bookmark)
     return jsonify(rendered), 202
 
 
@@ -457,8 +456,7 @@ def create_task():
     """
     with domain_errors():
         task = items.create_task(current_user().id, json_body(), now=now())
-    rendered = _task_json(task)
-    publish("task", "created", rendered)
+    rendered = _rendered("task", task)
     return jsonify(rendered), 201
 
 
@@ -480,8 +478,7 @@ def update_task(task_id: int):
     _exists("task", task_id)
     with domain_errors():
         task = items.update_task(current_user().id, task_id, json_body(), now=now())
-    rendered = _task_json(task)
-    publish("task", "updated", rendered)
+    rendered = _rendered("task", task)
     return jsonify(rendered)
 
 
@@ -493,8 +490,7 @@ def complete_task(task_id: int):
     with domain_errors():
         task = items.update_task(current_user().id, task_id, {"status": "completed"},
                                  now=now())
-    rendered = _task_json(task)
-    publish("task", "updated", rendered)
+    rendered = _rendered("task", task)
     return jsonify(rendered)
 
 
@@ -528,8 +524,7 @@ def create_note():
     """Create a note; content is Markdown, rendered safely in content_html."""
     with domain_errors():
         note = items.create_note(current_user().id, json_body(), now=now())
-    rendered = _note_json(note)
-    publish("note", "created", rendered)
+    rendered = _rendered("note", note)
     return jsonify(rendered), 201
 
 
@@ -566,8 +561,7 @@ def update_note(note_id: int):
     _exists("note", note_id)
     with domain_errors():
         note = items.update_note(current_user().id, note_id, json_body(), now=now())
-    rendered = _note_json(note)
-    publish("note", "updated", rendered)
+    rendered = _rendered("note", note)
     return jsonify(rendered)
 
 
@@ -606,8 +600,7 @@ def create_tag():
     """Create a tag (a colour is picked when none is given)."""
     with domain_errors():
         tag = items.create_tag(current_user().id, json_body(), now=now())
-    rendered = _tag_with_counts(tag)
-    publish("tag", "created", rendered)
+    rendered = _rendered("tag", tag)
     return jsonify(rendered), 201
 
 
@@ -630,8 +623,7 @@ def update_tag(tag_id: int):
     with domain_errors():
         items.get_tag(current_user().id, tag_id)  # 404 before any complaint about the body
         tag = items.update_tag(current_user().id, tag_id, json_body(), now=now())
-    rendered = _tag_with_counts(tag)
-    publish("tag", "updated", rendered)
+    rendered = _rendered("tag", tag)
     return jsonify(rendered)
 
 
@@ -642,7 +634,6 @@ def delete_tag(tag_id: int):
     """Delete a tag; the items that carried it stay."""
     with domain_errors():
         items.delete_tag(current_user().id, tag_id)
-    publish("tag", "purged", None, tag_id)
     return jsonify({"message": "The tag is deleted.", "id": tag_id, "type": "tag"})
 
 
@@ -657,9 +648,7 @@ def merge_tag(tag_id: int):
     data = json_body()
     with domain_errors():
         target = items.merge_tags(current_user().id, tag_id, data.get("into"), now=now())
-    rendered = _tag_with_counts(target)
-    publish("tag", "purged", None, tag_id)
-    publish("tag", "updated", rendered)
+    rendered = _rendered("tag", target)
     return jsonify(rendered)
 
 
@@ -712,7 +701,6 @@ def restore_item(item_type: str, item_id: int):
         item = items.restore_from_trash(current_user().id, item_type, item_id, now=now(),
                                         max_age=retention_seconds(current_app.config))
         rendered = items.items_to_json(current_user().id, item_type, [item])[0]
-    publish(item_type, "restored", rendered)
     return jsonify(rendered)
 
 
@@ -727,7 +715,6 @@ def purge_item(item_type: str, item_id: int):
     _trash_scope(item_type)
     with domain_errors():
         purged = items.purge(current_user().id, item_type, item_id)
-    publish(item_type, "purged", None, item_id)
     return jsonify({"message": "Deleted for good.", "id": item_id, "type": item_type,
                     "purged": purged})
 
@@ -738,7 +725,6 @@ def purge_item(item_type: str, item_id: int):
 def empty_trash():
     """Empty the trash: delete everything in it for good."""
     purged = items.empty_trash(current_user().id)
-    publish("trash", "purged", {"purged": purged})
     return jsonify({"message": "The trash is empty.", "purged": purged})
 
 
@@ -757,36 +743,27 @@ def dashboard_stats():
 # ----------------------------------------------------------------------------- app wiring
 
 
-def _sweep_trash(db, clock, max_age: float) -> None:
+def _purge_expired(clock, max_age: float) -> None:
     try:
-        with connection(db):
-            items.purge_expired(clock.now(), max_age)
+        items.purge_expired(clock.now(), max_age)
     except (peewee.DatabaseError, peewee.InterfaceError) as exc:  # down, or not migrated yet
         log.warning("could not purge the trash (%s: %s); will retry", type(exc).__name__, exc)
-    except Exception:
-        log.exception("the automatic purge of the trash failed; will retry")
 
 
-def init_app(app: Flask) -> None:
-    """Start what the items need beside requests: the metadata fetcher, and the automatic
-    purge of the trash (now, then every :data:`TRASH_SWEEP_INTERVAL` seconds)."""
-    state = app.extensions["trackeep"]
+def init_app(app: Flask, state) -> None:
+    """The items API under ``/api/v1``, the metadata fetcher, and the automatic purge of the
+    trash (now, then every :data:`TRASH_SWEEP_INTERVAL` seconds)."""
+    app.register_blueprint(bp, url_prefix="/api/v1")
     clock = app.config.get("CLOCK") or SystemClock()
-    fetcher = MetadataFetcher(state.db, state.capabilities.pubsub, clock=clock,
+    fetcher = MetadataFetcher(state.db, state.pipeline, clock=clock,
                               allow_private=bool(app.config["FETCH_PRIVATE_ADDRESSES"]))
     app.extensions["trackeep_metadata"] = fetcher
     state.on_close.append(fetcher.close)
 
     max_age = retention_seconds(app.config)
-    if not max_age:
-        return
-    _sweep_trash(state.db, clock, max_age)
-    stop = threading.Event()
+    if max_age:
+        def purge() -> None:
+            _purge_expired(clock, max_age)
 
-    def sweep_periodically():
-        while not stop.wait(TRASH_SWEEP_INTERVAL):
-            _sweep_trash(state.db, clock, max_age)
-
-    threading.Thread(target=sweep_periodically, name="trackeep-trash-sweep",
-                     daemon=True).start()
-    state.on_close.append(stop.set)
+        state.periodic.run_now("trash purge", purge)
+        state.periodic.every(TRASH_SWEEP_INTERVAL, "trash purge", purge)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from trackeep_desktop.accounts.users import iso_time
+from trackeep_desktop.storage.changes import record_change
 from trackeep_desktop.storage.models import Bookmark, Tag
 
 from .fields import BOOKMARK_FIELDS, _clean, _live, url_hash
@@ -16,7 +17,6 @@ from .types import (
     TITLE_MAX,
     DuplicateBookmark,
     InvalidInput,
-    run_change_hooks,
     write_transaction,
 )
 
@@ -57,7 +57,7 @@ def create_bookmark(user_id: int, data: Mapping[str, Any], *, now: float,
             created_at=now, updated_at=now, **values)
         if tags:
             set_tags(user_id, "bookmark", bookmark.id, tags, now)
-        run_change_hooks("create", "bookmark", bookmark, user_id)
+        record_change(user_id, "bookmark", "created", bookmark)
     return bookmark
 
 
@@ -83,7 +83,7 @@ def update_bookmark(user_id: int, bookmark_id: int, data: Mapping[str, Any], *, 
         bookmark.save()
         if tags is not None:
             set_tags(user_id, "bookmark", bookmark.id, tags, now)
-        run_change_hooks("update", "bookmark", bookmark, user_id)
+        record_change(user_id, "bookmark", "updated", bookmark)
     return bookmark
 
 
@@ -107,7 +107,7 @@ def apply_metadata(user_id: int, bookmark_id: int, *, now: float, status: str,
         bookmark.fetch_status = status
         bookmark.updated_at = now
         bookmark.save()
-        run_change_hooks("update", "bookmark", bookmark, user_id)
+        record_change(user_id, "bookmark", "updated", bookmark)
     return bookmark
 
 
@@ -118,7 +118,7 @@ def mark_fetch_pending(user_id: int, bookmark_id: int, *, now: float) -> Bookmar
         bookmark.fetch_status = "pending"
         bookmark.updated_at = now
         bookmark.save()
-        run_change_hooks("update", "bookmark", bookmark, user_id)
+        record_change(user_id, "bookmark", "updated", bookmark)
     return bookmark
 
 

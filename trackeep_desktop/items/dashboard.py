@@ -1,5 +1,4 @@
-"""The dashboard's figures: counts per type and recent activity; the built-in item types are
-registered here."""
+"""The dashboard's figures: counts per type and recent activity."""
 
 from __future__ import annotations
 
@@ -9,7 +8,7 @@ from trackeep_desktop.accounts.users import iso_time
 from trackeep_desktop.storage.models import Bookmark, Note, Tag, Task
 
 from .lists import _title_of
-from .types import _TYPES, TASK_STATUSES, register_item_type
+from .types import _TYPES, TASK_STATUSES
 
 
 def dashboard_stats(user_id: int, *, recent: int = 10) -> dict:
@@ -57,7 +56,3 @@ def dashboard_stats(user_id: int, *, recent: int = 10) -> dict:
         "trashCount": trash,
     }
 
-
-register_item_type("bookmark", Bookmark)
-register_item_type("task", Task)
-register_item_type("note", Note)

@@ -37,9 +37,8 @@ from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
 from trackeep_desktop import items
-from trackeep_desktop.capabilities.base import PubSub
 from trackeep_desktop.clock import SystemClock
-from trackeep_desktop.realtime import events
+from trackeep_desktop.storage.changes import Pipeline, use_pipeline
 from trackeep_desktop.storage.db import connection
 
 log = logging.getLogger(__name__)
@@ -324,11 +323,11 @@ class MetadataFetcher:
     nothing more is written (a fetch still under way is abandoned).
     """
 
-    def __init__(self, db, pubsub: PubSub, *, allow_private: bool, clock=None,
+    def __init__(self, db, pipeline: Pipeline, *, allow_private: bool, clock=None,
                  workers: int = 2, queue_size: int = 1000,
                  fetch: Callable[..., PageMetadata] = fetch_metadata, **fetch_options):
         self.db = db
-        self.pubsub = pubsub
+        self.pipeline = pipeline
         self.allow_private = allow_private
         self.clock = clock or SystemClock()
         self.fetch = fetch
@@ -412,12 +411,7 @@ class MetadataFetcher:
             found, status = PageMetadata(), "failed"
         if self._closed:
             return
-        with connection(self.db):
-            bookmark = items.apply_metadata(
+        with connection(self.db), use_pipeline(self.pipeline):  # the update is announced
+            items.apply_metadata(
                 user_id, bookmark_id, now=self.clock.now(), status=status, title=found.title,
                 description=found.description, favicon_url=found.favicon_url)
-            if bookmark is None:
-                return
-            payload = items.bookmark_to_json(
-                bookmark, items.tags_for(user_id, "bookmark", [bookmark.id])[bookmark.id])
-        events.publish_change(self.pubsub, user_id, "bookmark", "updated", payload)

@@ -6,12 +6,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from trackeep_desktop.accounts.users import iso_time
+from trackeep_desktop.storage.changes import record_change
 from trackeep_desktop.storage.models import Note, Tag
 
 from .bookmarks import _tag_input
 from .fields import NOTE_FIELDS, _clean, _live
 from .tags import _tag_brief, set_tags
-from .types import InvalidInput, run_change_hooks, write_transaction
+from .types import InvalidInput, write_transaction
 
 
 def create_note(user_id: int, data: Mapping[str, Any], *, now: float) -> Note:
@@ -24,7 +25,7 @@ def create_note(user_id: int, data: Mapping[str, Any], *, now: float) -> Note:
         note = Note.create(user=user_id, created_at=now, updated_at=now, **values)
         if tags:
             set_tags(user_id, "note", note.id, tags, now)
-        run_change_hooks("create", "note", note, user_id)
+        record_change(user_id, "note", "created", note)
     return note
 
 
@@ -40,7 +41,7 @@ def update_note(user_id: int, note_id: int, data: Mapping[str, Any], *, now: flo
         note.save()
         if tags is not None:
             set_tags(user_id, "note", note.id, tags, now)
-        run_change_hooks("update", "note", note, user_id)
+        record_change(user_id, "note", "updated", note)
     return note
 
 

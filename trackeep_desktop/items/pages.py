@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import mimetypes
 
-from flask import Blueprint, current_app, redirect, render_template, url_for
+from flask import Blueprint, Flask, current_app, redirect, render_template, url_for
 
 from trackeep_desktop import accounts
 from trackeep_desktop.web.auth import page_login_required
@@ -19,11 +19,12 @@ from trackeep_desktop.web.auth import page_login_required
 bp = Blueprint("web", __name__)
 
 
-@bp.record_once
-def _serve_javascript_modules(state) -> None:
+def init_app(app: Flask, state) -> None:
+    """The item pages, and JavaScript served as JavaScript."""
     # Browsers refuse ES modules served as text/plain, which is what Python's mimetypes
     # answers for .js on Windows machines whose registry says so.
     mimetypes.add_type("text/javascript", ".js")
+    app.register_blueprint(bp)
 
 
 @bp.get("/")

@@ -12,6 +12,7 @@ from typing import Any
 import peewee
 
 from trackeep_desktop.accounts.users import iso_time
+from trackeep_desktop.storage.changes import record_change
 from trackeep_desktop.storage.models import ItemTag, Tag
 
 from .types import (
@@ -22,7 +23,6 @@ from .types import (
     Conflict,
     InvalidInput,
     NotFound,
-    run_change_hooks,
     write_transaction,
 )
 
@@ -99,7 +99,7 @@ def get_or_create_tags(user_id: int, names: Iterable[str], *, now: float) -> lis
                 with write_transaction():  # a savepoint: a concurrent insert of the same name
                     tag = Tag.create(user=user_id, name=name, name_key=tag_key(name),
                                      color=default_color(name), created_at=now, updated_at=now)
-                run_change_hooks("create", "tag", tag, user_id)
+                record_change(user_id, "tag", "created", tag, event=False)
             except peewee.IntegrityError:
                 tag = _find_tag(user_id, name)
                 if tag is None:
@@ -234,7 +234,7 @@ def create_tag(user_id: int, data: Mapping[str, Any], *, now: float) -> Tag:
         except peewee.IntegrityError:
             raise Conflict("You already have a tag with this name.", "name",
                            "duplicate") from None
-        run_change_hooks("create", "tag", tag, user_id)
+        record_change(user_id, "tag", "created", tag)
     return tag
 
 
@@ -256,7 +256,7 @@ def _tagged_items(tag: Tag) -> list[tuple[str, Any]]:
 
 def _report_items(items: list[tuple[str, Any]], user_id: int) -> None:
     for name, item in items:
-        run_change_hooks("update", name, item, user_id)
+        record_change(user_id, name, "updated", item, event=False)
 
 
 def update_tag(user_id: int, tag_id: int, data: Mapping[str, Any], *, now: float) -> Tag:
@@ -279,7 +279,7 @@ def update_tag(user_id: int, tag_id: int, data: Mapping[str, Any], *, now: float
             tag.color = parse_color(data["color"])
         tag.updated_at = now
         tag.save()
-        run_change_hooks("update", "tag", tag, user_id)
+        record_change(user_id, "tag", "updated", tag)
         if renamed:
             _report_items(_tagged_items(tag), user_id)
     return tag
@@ -291,7 +291,7 @@ def delete_tag(user_id: int, tag_id: int) -> None:
         tag = get_tag(user_id, tag_id)
         items = _tagged_items(tag)
         ItemTag.delete().where(ItemTag.tag == tag.id).execute()
-        run_change_hooks("purge", "tag", tag, user_id)
+        record_change(user_id, "tag", "purged", tag)
         tag.delete_instance()
         _report_items(items, user_id)
 
@@ -316,10 +316,10 @@ def merge_tags(user_id: int, source_id: int, into_id: Any, *, now: float) -> Tag
             if (link.item_type, link.item_id) not in already:
                 ItemTag.create(tag=target.id, item_type=link.item_type, item_id=link.item_id)
         ItemTag.delete().where(ItemTag.tag == source.id).execute()
-        run_change_hooks("purge", "tag", source, user_id)
+        record_change(user_id, "tag", "purged", source)
         source.delete_instance()
         target.updated_at = now
         target.save()
-        run_change_hooks("update", "tag", target, user_id)
+        record_change(user_id, "tag", "updated", target)
         _report_items(items, user_id)
     return target

@@ -6,12 +6,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from trackeep_desktop.accounts.users import iso_time
+from trackeep_desktop.storage.changes import record_change
 from trackeep_desktop.storage.models import Tag, Task
 
 from .bookmarks import _tag_input
 from .fields import TASK_FIELDS, _clean, _live
 from .tags import _tag_brief, set_tags
-from .types import InvalidInput, run_change_hooks, write_transaction
+from .types import InvalidInput, write_transaction
 
 
 def _check_parent(user_id: int, task: Task | None, parent_id: int | None) -> None:
@@ -59,7 +60,7 @@ def create_task(user_id: int, data: Mapping[str, Any], *, now: float) -> Task:
         task.save()
         if tags:
             set_tags(user_id, "task", task.id, tags, now)
-        run_change_hooks("create", "task", task, user_id)
+        record_change(user_id, "task", "created", task)
     return task
 
 
@@ -81,7 +82,7 @@ def update_task(user_id: int, task_id: int, data: Mapping[str, Any], *, now: flo
         task.save()
         if tags is not None:
             set_tags(user_id, "task", task.id, tags, now)
-        run_change_hooks("update", "task", task, user_id)
+        record_change(user_id, "task", "updated", task)
     return task
 
 

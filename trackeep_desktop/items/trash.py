@@ -10,6 +10,7 @@ from typing import Any
 import peewee
 
 from trackeep_desktop.accounts.users import iso_time
+from trackeep_desktop.storage.changes import record_change
 from trackeep_desktop.storage.models import ItemTag, Tag, Task
 
 from .fields import _live
@@ -21,7 +22,6 @@ from .types import (
     ItemType,
     NotFound,
     _item_type,
-    run_change_hooks,
     write_transaction,
 )
 
@@ -41,13 +41,13 @@ def move_to_trash(user_id: int, item_type: str, item_id: Any, *, now: float):
         item = _live(entry.model, user_id, item_id, item_type)
         item.deleted_at = now
         item.save()
-        run_change_hooks("delete", item_type, item, user_id)
+        record_change(user_id, item_type, "deleted", item)
         children = _children(item_type, item)
         if children is not None:
             for child in children.where(entry.model.deleted_at.is_null()):
                 child.deleted_at = now
                 child.save()
-                run_change_hooks("delete", item_type, child, user_id)
+                record_change(user_id, item_type, "deleted", child, event=False)
     return item
 
 
@@ -90,27 +90,29 @@ def restore_from_trash(user_id: int, item_type: str, item_id: Any, *, now: float
         item.deleted_at = None
         item.updated_at = now
         item.save()
-        run_change_hooks("restore", item_type, item, user_id)
+        record_change(user_id, item_type, "restored", item)
         children = _children(item_type, item)
         if children is not None:
             for child in children.where(entry.model.deleted_at == deleted_at):
                 child.deleted_at = None
                 child.updated_at = now
                 child.save()
-                run_change_hooks("restore", item_type, child, user_id)
+                record_change(user_id, item_type, "restored", child, event=False)
     return item
 
 
-def _purge_item(entry: ItemType, item: Any, user_id: int) -> int:
-    """Delete an item for good (inside the caller's transaction); returns rows purged."""
+def _purge_item(entry: ItemType, item: Any, user_id: int, *, event: bool = True) -> int:
+    """Delete an item for good (inside the caller's transaction); returns rows purged. The
+    purge is recorded before the row goes, so the pipeline can still read it (a file's blob
+    is deleted after the commit, once no row names it)."""
     purged = 0
     children = _children(entry.name, item)
     if children is not None:
         for child in children:
-            purged += _purge_item(entry, child, user_id)
-    run_change_hooks("purge", entry.name, item, user_id)
-    if entry.on_purge is not None:
-        entry.on_purge(item)
+            purged += _purge_item(entry, child, user_id, event=False)
+    record_change(user_id, entry.name, "purged", item, event=event)
+    for model, foreign_key in entry.dependents:
+        model.delete().where(foreign_key == item.id).execute()
     ItemTag.delete().where((ItemTag.item_type == entry.name)
                            & (ItemTag.item_id == item.id)).execute()
     item.delete_instance()
@@ -172,7 +174,8 @@ def empty_trash(user_id: int) -> int:
             for item in list(model.select().where((model.user == user_id)
                                                   & model.deleted_at.is_null(False))):
                 if model.get_or_none(model.id == item.id) is not None:  # not purged as a child
-                    purged += _purge_item(entry, item, user_id)
+                    purged += _purge_item(entry, item, user_id, event=False)
+        record_change(user_id, "trash", "purged", payload={"purged": purged})
     return purged
 
 
@@ -192,7 +195,7 @@ def purge_expired(now: float, max_age: float, user_id: int | None = None) -> int
         for item in list(query):
             with write_transaction():
                 if model.get_or_none(model.id == item.id) is not None:
-                    purged += _purge_item(entry, item, item.user_id)
+                    purged += _purge_item(entry, item, item.user_id, event=False)
     if purged:
         log.info("purged %d item(s) that were in the trash for more than %d days", purged,
                  math.floor(max_age / 86400))

@@ -1,18 +1,17 @@
-"""Constants, errors, the write transaction, the change hooks and the registry of item types
-that the trash, the tags and the dashboard work over."""
+"""Constants, errors, the write transaction and the table of item types that the trash, the
+tags and the dashboard work over."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 from collections.abc import Callable
 from typing import Any
 
 import peewee
 
 from trackeep_desktop.storage.db import database
-from trackeep_desktop.storage.models import Bookmark
+from trackeep_desktop.storage.models import Bookmark, File, FileShare, Note, Task
 
 log = logging.getLogger(__name__)
 
@@ -96,21 +95,7 @@ def write_transaction():
     return database.atomic()
 
 
-ChangeHook = Callable[[str, str, Any, int], None]
-
-#: Called inside the write transaction: ``hook(op, item_type, item, user_id)``.
-change_hooks: list[ChangeHook] = []
-
-CHANGE_OPS = ("create", "update", "delete", "restore", "purge")
-
-
-def run_change_hooks(op: str, item_type: str, item: Any, user_id: int) -> None:
-    """Call every hook of :data:`change_hooks` (from inside the caller's transaction)."""
-    for hook in list(change_hooks):
-        hook(op, item_type, item, user_id)
-
-
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class ItemType:
     """How the trash, tag counts and dashboard handle one item type."""
 
@@ -118,31 +103,27 @@ class ItemType:
     model: type[peewee.Model]
     title: Callable[[Any], str]
     to_json: Callable[[Any, list], dict] | None = None
-    on_purge: Callable[[Any], None] | None = None
+    #: ``(model, foreign key)`` rows that go with an item when it is purged.
+    dependents: tuple = ()
 
 
-_TYPES: dict[str, ItemType] = {}
+def _file_to_json(record: Any, tags: list) -> dict:
+    from trackeep_desktop.files.records import file_to_json  # files build on items
+
+    return file_to_json(record, tags)
 
 
-def register_item_type(name: str, model: type[peewee.Model], *,
-                       title: Callable[[Any], str] | None = None,
-                       to_json: Callable[[Any, list], dict] | None = None,
-                       on_purge: Callable[[Any], None] | None = None) -> ItemType:
-    """Register (or replace) an item type for the trash, tag counts and the dashboard.
-
-    ``title(item)`` names an item in lists (default: its ``title`` field); ``to_json(item,
-    tags)`` renders it in the trash listing; ``on_purge(item)`` runs inside the purge
-    transaction before the row is deleted.
-    """
-    if not re.fullmatch(r"[a-z_]{1,16}", name):
-        raise ValueError(f"item type names are 1-16 lower-case letters: {name!r}")
-    entry = ItemType(name, model, title or (lambda item: item.title), to_json, on_purge)
-    _TYPES[name] = entry
-    return entry
-
-
-#: The name the files module uses: ``register_trash_type("file", File, on_purge=...)``.
-register_trash_type = register_item_type
+#: Every item type the trash, the tag counts and the dashboard work over, in this order.
+#: The model needs the fields ``id``, ``user`` (a foreign key to the user), ``created_at``,
+#: ``updated_at`` and ``deleted_at``. A declaration, not a registry: no application adds to
+#: it, so every application in a process sees the same types.
+_TYPES: dict[str, ItemType] = {
+    "bookmark": ItemType("bookmark", Bookmark, lambda item: item.title),
+    "task": ItemType("task", Task, lambda item: item.title),
+    "note": ItemType("note", Note, lambda item: item.title),
+    "file": ItemType("file", File, lambda record: record.name, _file_to_json,
+                     dependents=((FileShare, FileShare.file),)),
+}
 
 
 def item_types() -> dict[str, ItemType]:

@@ -126,3 +126,8 @@ def create_socketio(app: Flask, config: dict) -> SocketIO:
             subscription = bridge(socketio, state.capabilities.pubsub)
             state.on_close.append(subscription.unsubscribe)
     return socketio
+
+
+def init_app(app: Flask, state) -> None:
+    """Socket.IO on this app, with the change events bridged to it."""
+    state.socketio = create_socketio(app, app.config)

@@ -19,10 +19,10 @@ No Flask here. The pieces, in the order a query meets them:
   ``tsv`` column on PostgreSQL; see migrations ``m0005_search`` and ``m0006_search_rowids``).
   On SQLite a document's FTS5 rowid carries its user, trash flag and type
   (:func:`fts_rowid`), so FTS5 alone answers which matches are the user's live documents of
-  a type, without a look-up per match. :func:`on_item_change` is
-  registered in :data:`trackeep_desktop.items.change_hooks` when this module is imported, so
-  every create, update, move to the trash, restore, purge and import updates the index inside
-  the same transaction as the write. Bookmarks index title, URL and description (the fetched
+  a type, without a look-up per match. :func:`index_subscriber` is the change pipeline's
+  in-transaction subscriber (:mod:`trackeep_desktop.storage.changes`), so every create,
+  update, move to the trash, restore, purge and import updates the index inside the same
+  transaction as the write. Bookmarks index title, URL and description (the fetched
   page's text is not stored by the bookmarks domain, so it is not indexed); tasks title and
   description; notes title and content; files name, description and, for text-like files
   (``.txt``, ``.md``, ``.csv``, ``.html``, ``.json`` and other textual types), the first
@@ -39,8 +39,9 @@ No Flask here. The pieces, in the order a query meets them:
 * **The cache** (:func:`cached_search_json`): answers are kept per user and query in the cache
   capability under ``search:{user_id}:{generation}:{hash}`` for :data:`CACHE_TTL` seconds.
   Each write to a user's items bumps that user's generation (the ``search:{user_id}``
-  namespace) right after the transaction commits, through the callbacks that applications
-  register with :func:`add_invalidator`; with Redis the generation is shared, so no instance
+  namespace) right after the transaction commits, by the pipeline's after-commit subscriber
+  :func:`invalidation_subscriber` of each application; with Redis the generation is shared,
+  so no instance
   serves a result from before the write once the write's request has answered.
 
 Saved searches (a name and a query per user) live here too: :func:`create_saved_search` and
@@ -50,16 +51,10 @@ friends.
 from trackeep_desktop.search.cache import (
     cached_search_json,
 )
-from trackeep_desktop.search.documents import (
-    set_file_store,
-)
 from trackeep_desktop.search.index import (
-    _invalidators,
-    add_invalidator,
     ensure_index,
     generation_namespace,
     rebuild_index,
-    remove_invalidator,
 )
 from trackeep_desktop.search.queries import (
     _Budget,
@@ -109,8 +104,6 @@ __all__ = [
     "SAVED_NAME_MAX",
     "SearchTimeout",
     "_Budget",
-    "_invalidators",
-    "add_invalidator",
     "cached_search_json",
     "create_saved_search",
     "delete_saved_search",
@@ -124,9 +117,7 @@ __all__ = [
     "parse_types",
     "pg_tsquery",
     "rebuild_index",
-    "remove_invalidator",
     "saved_search_to_json",
     "search",
-    "set_file_store",
     "update_saved_search",
 ]

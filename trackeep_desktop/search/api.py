@@ -25,12 +25,12 @@ import logging
 import time
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, render_template, request
+from flask import Blueprint, Flask, current_app, jsonify, render_template, request
 from prometheus_client import Counter, Histogram
 
 from trackeep_desktop import items, search
-from trackeep_desktop.files.api import blob_store
 from trackeep_desktop.items.api import json_body
+from trackeep_desktop.storage import changes
 from trackeep_desktop.storage.db import connection
 from trackeep_desktop.web import openapi
 from trackeep_desktop.web.auth import current_user, now, page_login_required, require_scope
@@ -62,24 +62,14 @@ class SearchMetrics:
                                    registry=registry)
 
 
-@bp.record_once
-def _start_up(setup_state) -> None:
-    """Files are read from this app's store; writes bump this app's search generations; the
-    index is built once if the database has items but no index (an upgraded install)."""
-    app = setup_state.app
-    state = app.extensions["trackeep"]
-    store = blob_store(app)
-    search.set_file_store(store)
-    cache = state.capabilities.cache
-
-    def invalidate(user_id: int) -> None:
-        cache.bump_generation(search.generation_namespace(user_id))
-
-    search.add_invalidator(invalidate)
-    state.on_close.append(lambda: search.remove_invalidator(invalidate))
+def init_app(app: Flask, state) -> None:
+    """The search API and page, their metrics; the index is built once if the database has
+    items but no index (an upgraded install)."""
+    app.register_blueprint(bp, url_prefix="/api/v1")
+    app.register_blueprint(page_bp)
     app.extensions["trackeep_search"] = SearchMetrics(state.metrics.registry)
-    with connection(state.db):
-        built = search.ensure_index(store=store)
+    with connection(state.db), changes.use_pipeline(state.pipeline):
+        built = search.ensure_index(store=state.blob_store)
     if built:
         log.info("indexed %d item(s) for search", built)
 

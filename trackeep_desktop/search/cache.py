@@ -4,14 +4,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import logging
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from trackeep_desktop.capabilities.keys import short_hash
+from trackeep_desktop.storage.changes import ChangeSet
 
 from .index import generation_namespace
 from .queries import check_paging, search
 from .query import CACHE_TTL, DEFAULT_LIMIT, ParsedQuery, parse_query
+
+log = logging.getLogger(__name__)
 
 
 def cache_key(cache, user_id: int, query: ParsedQuery, types: Iterable[str], limit: int,
@@ -42,3 +46,18 @@ def cached_search_json(cache, user_id: int, text: Any, *, types: Iterable[str] =
     body = json.dumps(answer, ensure_ascii=False, separators=(",", ":"))
     cache.set(key, body, ttl)
     return body, False
+
+
+def invalidation_subscriber(cache) -> Callable[[ChangeSet], None]:
+    """The pipeline's after-commit subscriber that makes the cached answers of every user
+    whose data changed stale (a bump of the user's generation in ``cache``: with Redis the
+    generation is shared, so no instance answers from a stale entry)."""
+
+    def invalidate(change_set: ChangeSet) -> None:
+        for user_id in sorted(change_set.users()):
+            try:
+                cache.bump_generation(generation_namespace(user_id))
+            except Exception:  # the write is committed: never fail it afterwards
+                log.exception("could not invalidate the cached searches of user %s", user_id)
+
+    return invalidate

@@ -83,15 +83,6 @@ def html_to_text(markup: str) -> str:
     return " ".join(" ".join(parser.parts).split())
 
 
-_file_store = None
-
-
-def set_file_store(store) -> None:
-    """Where file content is read from for the index (a :class:`files.BlobStore`)."""
-    global _file_store
-    _file_store = store
-
-
 def is_text_like(name: str, mime_type: str) -> bool:
     """True for files whose content is indexed: textual types and :data:`TEXT_EXTENSIONS`."""
     from trackeep_desktop.files.names import is_textual
@@ -104,7 +95,6 @@ def is_text_like(name: str, mime_type: str) -> bool:
 
 def file_text(record: File, store=None) -> str:
     """The indexed text of a file's content ("" if it is not text-like or not readable)."""
-    store = store or _file_store
     if store is None or not is_text_like(record.name, record.mime_type):
         return ""
     try:

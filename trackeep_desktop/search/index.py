@@ -4,18 +4,16 @@ every item write, rebuilding it, and making cached results stale."""
 from __future__ import annotations
 
 import logging
-import threading
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import peewee
 
-from trackeep_desktop import items
+from trackeep_desktop.storage.changes import Change, record_change
 from trackeep_desktop.storage.db import database, is_postgres
 from trackeep_desktop.storage.models import Bookmark, File, Note, SearchDocument, Task
 
-from . import documents
 from .documents import Document, document_for
 from .query import _TOKEN, FILE_TEXT_SEPARATOR, INDEXED_TYPES, PG_CONFIG
 
@@ -195,20 +193,22 @@ def remove_item(item_type: str, item_id: int) -> None:
         f"AND item_id = {database.param}", (item_type, item_id))
 
 
-def on_item_change(op: str, item_type: str, item: Any, user_id: int) -> None:
-    """The items' change hook: keep the index in step (inside the write's transaction) and
-    invalidate the user's cached answers once it commits."""
-    if item_type in INDEXED_TYPES:
-        if op in ("create", "update", "restore"):
-            index_item(item_type, item)
-        elif op == "delete":
-            mark_deleted(item_type, item)
-        elif op == "purge":
-            remove_item(item_type, item.id)
-    invalidate_after_commit(user_id)
+def index_subscriber(store=None) -> Callable[[Change], None]:
+    """The pipeline's in-transaction subscriber that keeps the index in step with each change
+    of a bookmark, task, note or file (file text read from ``store``)."""
 
+    def index_change(change: Change) -> None:
+        if change.item_type not in INDEXED_TYPES or change.item is None:
+            return
+        if change.action in ("created", "updated", "restored"):
+            index_item(change.item_type, change.item, store=store)
+        elif change.action == "deleted":
+            mark_deleted(change.item_type, change.item)
+        elif change.action == "purged":
+            remove_item(change.item_type, change.id)
 
-items.change_hooks.append(on_item_change)
+    return index_change
+
 
 _MODELS: dict[str, type[peewee.Model]] = {"bookmark": Bookmark, "task": Task, "note": Note,
                                           "file": File}
@@ -218,7 +218,6 @@ def rebuild_index(*, store=None, batch: int = 1000,
                   progress: Callable[[int], None] | None = None) -> int:
     """Rebuild the whole index from the item tables (trashed items included, flagged);
     returns how many documents it holds. Runs in one transaction."""
-    store = store or documents._file_store
     done = 0
     with database.atomic():
         if not is_postgres():
@@ -241,8 +240,8 @@ def rebuild_index(*, store=None, batch: int = 1000,
                     progress(done)
     users = [row[0] for row in database.execute_sql(
         "SELECT DISTINCT user_id FROM search_document").fetchall()]
-    for user_id in users:
-        invalidate_after_commit(user_id)
+    for user_id in users:  # their cached answers are stale
+        record_change(user_id, "search", "rebuilt", event=False)
     log.info("rebuilt the search index: %d document(s)", done)
     return done
 
@@ -270,61 +269,6 @@ def ensure_index(*, store=None) -> int:
         return 0
     log.info("building the search index for the existing items (once)")
     return rebuild_index(store=store)
-
-
-_invalidators: list[Callable[[int], None]] = []
-_pending = threading.local()
-
-
-def add_invalidator(callback: Callable[[int], None]) -> None:
-    """Call ``callback(user_id)`` after each committed write to a user's items (an
-    application bumps the user's search generation in its cache)."""
-    _invalidators.append(callback)
-
-
-def remove_invalidator(callback: Callable[[int], None]) -> None:
-    """Stop calling a callback given to :func:`add_invalidator`."""
-    if callback in _invalidators:
-        _invalidators.remove(callback)
-
-
-def _invalidate(users: Iterable[int]) -> None:
-    for user_id in sorted(set(users)):
-        for callback in list(_invalidators):
-            try:
-                callback(user_id)
-            except Exception:  # the write is committed: never fail it afterwards
-                log.exception("could not invalidate the cached searches of user %s", user_id)
-
-
-def invalidate_after_commit(user_id: int) -> None:
-    """Invalidate the user's cached searches once the current transaction commits (at once
-    outside a transaction); several writes in one transaction invalidate once."""
-    if not _invalidators:
-        return
-    db = database.obj
-    if db is None or db.transaction_depth() == 0:
-        _invalidate([user_id])
-        return
-    top = db.top_transaction()
-    state = getattr(_pending, "state", None)
-    if state is None or state[0] is not top:
-        users: set[int] = set()
-        state = (top, users)
-        _pending.state = state
-
-        def flush(state=state):
-            if getattr(_pending, "state", None) is state:
-                _pending.state = None
-            _invalidate(state[1])
-
-        try:
-            db.after_commit(flush)
-        except ValueError:  # manual commit mode: no commit callbacks
-            _pending.state = None
-            _invalidate([user_id])
-            return
-    state[1].add(user_id)
 
 
 def generation_namespace(user_id: int) -> str:

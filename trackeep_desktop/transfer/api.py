@@ -15,7 +15,7 @@ import contextlib
 import datetime as dt
 import logging
 
-from flask import Blueprint, Response, jsonify, stream_with_context
+from flask import Blueprint, Flask, Response, jsonify, stream_with_context
 
 from trackeep_desktop import transfer
 from trackeep_desktop.files.api import (
@@ -153,3 +153,8 @@ def export_bookmarks():
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+def init_app(app: Flask, state) -> None:
+    """The import and export API under ``/api/v1``."""
+    app.register_blueprint(bp, url_prefix="/api/v1")

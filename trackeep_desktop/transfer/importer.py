@@ -17,6 +17,7 @@ from typing import Any
 import peewee
 
 from trackeep_desktop import files, items
+from trackeep_desktop.storage.changes import quiet, record_change
 from trackeep_desktop.storage.db import database
 from trackeep_desktop.storage.models import ItemTag, Tag, Task
 
@@ -289,7 +290,7 @@ def write_import(user_id: int, prepared: PreparedImport, *, store: files.BlobSto
     placed: list[str] = []
     created: list[tuple[str, Any]] = []
     try:
-        with _write_transaction():
+        with _write_transaction(), quiet():
             tag_ids = {}
             for row in rows["tags"]:
                 tag = Tag.create(user=user_id, name_key=items.tag_key(row.values["name"]),
@@ -332,9 +333,9 @@ def write_import(user_id: int, prepared: PreparedImport, *, store: files.BlobSto
             for item_type, item in created:
                 if item_type == "task" and item.parent_id is None:
                     item = Task.get_by_id(item.id)  # with its parent set
-                items.run_change_hooks("create", item_type, item, user_id)
+                record_change(user_id, item_type, "created", item)
                 if getattr(item, "deleted_at", None) is not None:
-                    items.run_change_hooks("delete", item_type, item, user_id)
+                    record_change(user_id, item_type, "deleted", item)
     except BaseException:
         prepared.discard()
         if placed:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO
 
 from trackeep_desktop import items
+from trackeep_desktop.storage.changes import quiet, record_change
 from trackeep_desktop.storage.models import Bookmark, ItemTag
 
 from .archive import ImportReport, InvalidBookmarkFile, Progress, _no_progress, _write_transaction
@@ -241,7 +242,7 @@ def import_bookmarks(user_id: int, stream: IO[bytes], *, now: float,
         wanted.append((url, entry))
     progress("checking", total, total)
     imported = 0
-    with _write_transaction():
+    with _write_transaction(), quiet():
         # Tags are made once and linked in bulk (set_tags per bookmark would look each name
         # up again); the bookmarks that got tags are reported to the change hooks once more
         # so the search index sees them.
@@ -271,7 +272,7 @@ def import_bookmarks(user_id: int, stream: IO[bytes], *, now: float,
         for start in range(0, len(links), 500):
             ItemTag.insert_many(links[start:start + 500]).execute()
         for bookmark in tagged:
-            items.run_change_hooks("update", "bookmark", bookmark, user_id)
+            record_change(user_id, "bookmark", "updated", bookmark)
     log.info("user %s imported a bookmark file: %d new, %d duplicates, %d invalid of %d",
              user_id, imported, duplicates, invalid, total)
     return ImportReport({"bookmarks": imported}, duplicates=duplicates, invalid=invalid,

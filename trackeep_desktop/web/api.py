@@ -1,7 +1,7 @@
 """The JSON API under ``/api/v1`` (the original Trackeep contract). Domains add their own
 blueprints; this one answers the root and turns unknown API paths into JSON 404s."""
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, Flask, current_app, jsonify
 
 from trackeep_desktop.web.errors import ApiError
 
@@ -18,3 +18,8 @@ def index():
 @bp.route("/<path:unknown>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def not_found(unknown):
     raise ApiError(404, f"not found: /api/v1/{unknown}")
+
+
+def init_app(app: Flask, state) -> None:
+    """The API root, and JSON 404s for unknown API paths (registered last)."""
+    app.register_blueprint(bp, url_prefix="/api/v1")

@@ -567,7 +567,7 @@ def _after_request(response: Response) -> Response:
     return response
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, state=None) -> None:
     """Apply rate limits and CSRF checks to every request, answer 429s, and give templates
     ``current_user`` and ``csrf_token``."""
     app.before_request(_general_api_limit)

@@ -74,3 +74,8 @@ def init_error_handlers(app: Flask) -> None:
     def _unexpected(exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal server error", request_id=g.get("request_id"))
+
+
+def init_app(app: Flask, state) -> None:
+    """Answer every error as JSON to API clients and as a page to browsers."""
+    init_error_handlers(app)

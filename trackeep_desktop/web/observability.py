@@ -207,3 +207,9 @@ def metrics():
     """Prometheus text format."""
     state = current_app.extensions["trackeep"]
     return Response(state.metrics.render(), mimetype="text/plain; version=0.0.4")
+
+
+def init_app(app: Flask, state) -> None:
+    """``/health``, ``/metrics``, and request ids, logs and metrics for every request."""
+    init_request_tracking(app, state.metrics)
+    app.register_blueprint(bp)

@@ -295,3 +295,8 @@ def docs_page():
     """A readable page of every API endpoint (the same data as openapi.json)."""
     spec = build_spec(current_app)
     return render_template("web/docs.html", spec=spec, sections=docs_sections(spec))
+
+
+def init_app(app: Flask, state) -> None:
+    """``/api/v1/openapi.json`` and the API docs page."""
+    app.register_blueprint(bp)
