@@ -13,7 +13,8 @@ rate limiter   falls back to an in-process memory limiter (limits then hold per 
                instead of across instances) rather than to no limit at all: a login form
                must not become brute-forceable because Redis restarted.
 leaderboard    unavailable (:class:`CapabilityUnavailable`, an API answers 503); boards are
-               derived from the database and the rebuild hooks run when Redis comes back.
+               derived from the database and the rebuild hooks (the rebuilders registered
+               in :class:`~.leaderboard.LeaderboardRebuilders`) run when Redis comes back.
 counters       increments are kept in process as deltas and added to Redis on recovery (or
                to the database at shutdown if Redis is still down); reads add the local
                delta to the durable value.
