@@ -39,34 +39,124 @@ def wait_for_port(port: int, timeout: float = 10.0) -> bool:
     return False
 
 
-class RedisServer:
-    """A ``redis-server`` child process on a spare port, without persistence."""
+def wait_for_unix_socket(path: Path, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.settimeout(0.2)
+                s.connect(str(path))
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
 
-    def __init__(self, port: int | None = None):
+
+class RedisServer:
+    """A ``redis-server`` child process on a spare port, without persistence.
+
+    ``unix_socket`` (a path) makes it listen on that socket only (``--port 0``); ``tls`` (a
+    :class:`TlsFiles`) makes it answer TLS on a spare port only.
+    """
+
+    def __init__(self, port: int | None = None, *, unix_socket: Path | None = None,
+                 tls: TlsFiles | None = None):
         self.port = port or free_port()
+        self.unix_socket = unix_socket
+        self.tls = tls
         self.proc: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
+        if self.unix_socket is not None:
+            return f"unix://{self.unix_socket}?db=0"
+        if self.tls is not None:
+            return f"rediss://127.0.0.1:{self.port}/0?ssl_ca_certs={self.tls.cert}"
         return f"redis://127.0.0.1:{self.port}/0"
 
     @staticmethod
     def available() -> bool:
         return shutil.which("redis-server") is not None
 
+    def _listen_args(self) -> list[str]:
+        if self.unix_socket is not None:
+            return ["--port", "0", "--unixsocket", str(self.unix_socket),
+                    "--unixsocketperm", "700"]
+        if self.tls is not None:
+            return ["--port", "0", "--tls-port", str(self.port), "--bind", "127.0.0.1",
+                    "--tls-cert-file", str(self.tls.cert), "--tls-key-file", str(self.tls.key),
+                    "--tls-ca-cert-file", str(self.tls.cert), "--tls-auth-clients", "no"]
+        return ["--port", str(self.port), "--bind", "127.0.0.1"]
+
     def start(self) -> RedisServer:
         self.proc = subprocess.Popen(
             [
-                "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                "redis-server", *self._listen_args(),
                 "--save", "", "--appendonly", "no", "--protected-mode", "no",
                 "--maxmemory", "256mb", "--maxmemory-policy", "allkeys-lru",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        ready = (wait_for_unix_socket(self.unix_socket) if self.unix_socket is not None
+                 else wait_for_port(self.port))
+        if not ready:
+            self.stop()
+            raise RuntimeError(f"redis-server did not start ({self._listen_args()})")
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.proc = None
+
+
+class TlsFiles:
+    """A self-signed certificate for 127.0.0.1 (``openssl req``), for a TLS redis-server."""
+
+    def __init__(self, folder: Path):
+        self.cert = folder / "redis-cert.pem"
+        self.key = folder / "redis-key.pem"
+
+    @staticmethod
+    def available() -> bool:
+        return shutil.which("openssl") is not None
+
+    def create(self) -> TlsFiles:
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+             "-keyout", str(self.key), "-out", str(self.cert), "-subj", "/CN=127.0.0.1",
+             "-addext", "subjectAltName=IP:127.0.0.1"],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        return self
+
+
+class SentinelServer:
+    """One Redis Sentinel (``redis-server CONF --sentinel``) watching ``master`` as
+    ``service``, on a spare port, with its config file (which it rewrites) in ``folder``."""
+
+    def __init__(self, master: RedisServer, folder: Path, service: str = "mymaster"):
+        self.master = master
+        self.service = service
+        self.port = free_port()
+        self.config = folder / f"sentinel-{self.port}.conf"
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis+sentinel://127.0.0.1:{self.port}/{self.service}/0"
+
+    def start(self) -> SentinelServer:
+        self.config.write_text(
+            f"port {self.port}\nbind 127.0.0.1\nprotected-mode no\n"
+            f"dir {self.config.parent}\n"
+            f"sentinel monitor {self.service} 127.0.0.1 {self.master.port} 1\n")
+        self.proc = subprocess.Popen(["redis-server", str(self.config), "--sentinel"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if not wait_for_port(self.port):
             self.stop()
-            raise RuntimeError(f"redis-server did not start on port {self.port}")
+            raise RuntimeError(f"redis sentinel did not start on port {self.port}")
         return self
 
     def stop(self) -> None:

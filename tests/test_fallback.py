@@ -93,8 +93,7 @@ def test_redis_outage_and_recovery(make_app, own_redis, caplog):
         assert sorted(r.getMessage().split("): ", 1)[1].split()[0] for r in switches) == sorted(
             ["sessions", "cache", "rate_limiter", "counters", "pubsub", "leaderboard"])
 
-        RedisServer(own_redis.port).start()  # the same address comes back, empty
-        own_redis.proc = None
+        own_redis.start()  # the same address comes back, empty (and the fixture stops it)
         assert wait_until(lambda: caps.monitor.up, timeout=15), "no recovery after restart"
         recoveries = [r for r in caplog.records if "Redis recovered" in r.getMessage()]
         assert len(recoveries) == 1

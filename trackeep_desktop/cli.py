@@ -7,6 +7,7 @@
 ``trackeep settings``        print every setting, its value and where it is documented
 ``trackeep import FILE --user NAME``  import a bookmark file or a full export into an account
 ``trackeep search reindex``   rebuild the search index from the items (derived state)
+``trackeep leaderboards rebuild``  rewrite every leaderboard from the database (derived state)
 ``trackeep user reset-password NAME``  set a new password for an account that cannot sign in
 
 Only the standard library is imported before the command is known: ``serve`` must
@@ -67,6 +68,15 @@ def build_parser() -> argparse.ArgumentParser:
     reindex = search_commands.add_parser("reindex", help="rebuild the search index from the "
                                          "bookmarks, tasks, notes and files")
     _common_options(reindex)
+
+    leaderboards = commands.add_parser("leaderboards", help="leaderboards (derived state)")
+    leaderboard_commands = leaderboards.add_subparsers(dest="leaderboards_command",
+                                                       required=True)
+    rebuild = leaderboard_commands.add_parser(
+        "rebuild", help="rewrite every leaderboard from the database, with the rebuilders "
+        "the domains register (what a recovery from a Redis outage also runs)")
+    _common_options(rebuild)
+    rebuild.add_argument("--redis-url", help="Redis URL (TRACKEEP_REDIS_URL; unset = embedded)")
 
     user = commands.add_parser("user", help="accounts")
     user_commands = user.add_subparsers(dest="user_command", required=True)
@@ -231,6 +241,38 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_leaderboards(args: argparse.Namespace) -> int:
+    from trackeep_desktop.app import create_app
+    from trackeep_desktop.capabilities.fallback import OUTAGE_ERRORS, CapabilityUnavailable
+    from trackeep_desktop.storage.db import connection
+
+    app = create_app(_overrides(args))
+    state = app.extensions["trackeep"]
+    capabilities = state.capabilities
+    try:
+        with app.app_context(), connection(state.db):
+            try:
+                report = capabilities.rebuild_leaderboards()
+            except (CapabilityUnavailable, *OUTAGE_ERRORS) as exc:
+                print(f"trackeep: Redis is unavailable, nothing was rebuilt: {exc}",
+                      file=sys.stderr)
+                return 1
+    finally:
+        state.close()
+    for name, boards in report.boards.items():
+        print(f"  {name}: {len(boards)} board(s)" + (f": {', '.join(boards)}" if boards else ""))
+    for name in report.failed:
+        print(f"trackeep: the {name} rebuilder failed (its traceback is in the log)",
+              file=sys.stderr)
+    registered = len(report.boards) + len(report.failed)
+    print(f"rebuilt {report.board_count} board(s) on {capabilities.backend} with "
+          f"{registered} rebuilder(s)" + ("" if registered else "; no domain keeps leaderboards"))
+    if capabilities.redis is None and registered:
+        print("(without Redis each running Trackeep keeps its boards in its own memory; this "
+              "rebuilt only this command's copy)")
+    return 1 if report.failed else 0
+
+
 def _read_new_password(from_stdin: bool) -> str | None:
     """The new password: one line of standard input, or typed twice without echo."""
     if from_stdin:
@@ -303,6 +345,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_import(args)
         if args.command == "search":
             return cmd_search(args)
+        if args.command == "leaderboards":
+            return cmd_leaderboards(args)
         if args.command == "user":
             return cmd_user(args)
         from trackeep_desktop.desktop.program import run_desktop

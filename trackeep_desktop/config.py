@@ -62,8 +62,9 @@ SETTINGS: list[Setting] = [
             "(default: the user's data folder, e.g. ~/.local/share/Trackeep).", parse_optional_str),
     Setting("DATABASE_URL", None, "sqlite:///PATH or postgresql://USER:PASS@HOST:PORT/DB "
             "(default: trackeep.db in the data folder).", parse_optional_str),
-    Setting("REDIS_URL", None, "redis://, rediss:// or unix:// URL of Redis; unset means the "
-            "embedded in-memory implementations.", parse_optional_str),
+    Setting("REDIS_URL", None, "redis://HOST:PORT/DB, rediss:// (TLS), unix:///PATH?db=DB "
+            "or redis+sentinel://HOST:PORT[,HOST:PORT]/SERVICE[/DB] URL of Redis; unset means "
+            "the embedded in-memory implementations.", parse_optional_str),
     Setting("REDIS_REQUIRED", False, "Refuse to start when Redis is configured but does not "
             "answer, and report 503 on /health while it is down.", parse_bool),
     Setting("KEY_PREFIX", "tk", "Prefix of every Redis key and channel.", str),

@@ -4,6 +4,11 @@
 no URL gives the embedded memory implementations; ``redis://``, ``rediss://``, ``unix://``
 and ``redis+sentinel://`` give the Redis ones, sharing one client and wrapped in the
 fallbacks of :mod:`.fallback`; anything else is a configuration error.
+
+The URL is read once, by :func:`parse_redis_url`, into a :class:`RedisTarget`; the one client
+is built from it and everything else that talks to Redis (Socket.IO's message queue
+included, see :mod:`trackeep_desktop.realtime.queue`) goes through the capabilities, so one
+:class:`~.fallback.RedisMonitor` sees every failure.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from trackeep_desktop.capabilities.base import (
     Cache,
@@ -25,12 +30,75 @@ from trackeep_desktop.capabilities.base import (
     SessionStore,
 )
 from trackeep_desktop.capabilities.keys import Keyspace
+from trackeep_desktop.capabilities.leaderboard import LeaderboardRebuilders, RebuildReport
 from trackeep_desktop.clock import SystemClock
 from trackeep_desktop.storage.db import ConfigurationError
 
 log = logging.getLogger(__name__)
 
 REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel")
+SENTINEL_PORT = 26379
+URL_FORMS = ("redis://HOST:PORT/DB, rediss://HOST:PORT/DB, unix:///path/to/socket?db=DB or "
+             "redis+sentinel://[:PASSWORD@]HOST:PORT[,HOST:PORT...]/SERVICE[/DB]")
+
+
+@dataclasses.dataclass(frozen=True)
+class RedisTarget:
+    """Where Redis is, as read from a Redis URL by :func:`parse_redis_url`.
+
+    ``redis``, ``rediss`` and ``unix`` URLs are handed to redis-py as they are (it reads
+    host, port, socket path, database, password and TLS options from them); a
+    ``redis+sentinel`` URL names the sentinels, the monitored service and the database.
+    """
+
+    url: str
+    scheme: str
+    sentinels: tuple[tuple[str, int], ...] = ()
+    service: str = ""
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+
+    @property
+    def tls(self) -> bool:
+        """Whether the connection is encrypted (``rediss://``)."""
+        return self.scheme == "rediss"
+
+    def describe(self) -> str:
+        """The URL without its password, for logs and error messages."""
+        parsed = urlparse(self.url)
+        if parsed.password is None:
+            return self.url
+        netloc = parsed.netloc.split("@", 1)[1]
+        user = f"{parsed.username}:***@" if parsed.username else ":***@"
+        return parsed._replace(netloc=user + netloc).geturl()
+
+
+def parse_redis_url(url: str) -> RedisTarget:
+    """Read a Redis URL once; a scheme or a shape this program does not accept is a
+    :class:`ConfigurationError` naming the accepted forms."""
+    parsed = urlparse(url)
+    if parsed.scheme not in REDIS_SCHEMES:
+        raise ConfigurationError(f"unsupported Redis URL {url!r}: use {URL_FORMS}")
+    if parsed.scheme != "redis+sentinel":
+        if parsed.scheme == "unix" and not parsed.path:
+            raise ConfigurationError(f"Redis URL {url!r} names no socket: use {URL_FORMS}")
+        return RedisTarget(url=url, scheme=parsed.scheme)
+    sentinels = []
+    for host_port in parsed.netloc.rsplit("@", 1)[-1].split(","):
+        host, _, port = host_port.partition(":")
+        if not host or (port and not port.isdigit()):
+            raise ConfigurationError(f"bad sentinel address {host_port!r} in {url!r}: "
+                                     f"use {URL_FORMS}")
+        sentinels.append((host, int(port) if port else SENTINEL_PORT))
+    parts = [p for p in parsed.path.split("/") if p]
+    if len(parts) > 2 or (len(parts) == 2 and not parts[1].isdigit()):
+        raise ConfigurationError(f"bad sentinel path in {url!r}: use {URL_FORMS}")
+    return RedisTarget(
+        url=url, scheme=parsed.scheme, sentinels=tuple(sentinels),
+        service=parts[0] if parts else "mymaster", db=int(parts[1]) if len(parts) == 2 else 0,
+        username=unquote(parsed.username) if parsed.username else None,
+        password=unquote(parsed.password) if parsed.password else None)
 
 
 @dataclasses.dataclass
@@ -46,10 +114,19 @@ class Capabilities:
     keyspace: Keyspace
     redis: object | None = None  # the shared redis.Redis client, when configured
     monitor: object | None = None  # the RedisMonitor, when configured
+    redis_target: RedisTarget | None = None  # where that client connects
+    #: Functions that rewrite leaderboards from the database; run on Redis recovery and
+    #: by ``trackeep leaderboards rebuild``.
+    leaderboard_rebuilders: LeaderboardRebuilders = dataclasses.field(
+        default_factory=LeaderboardRebuilders)
 
     @property
     def backend(self) -> str:
         return "redis" if self.redis is not None else "memory"
+
+    def rebuild_leaderboards(self) -> RebuildReport:
+        """Run every registered leaderboard rebuilder now (see :class:`LeaderboardRebuilders`)."""
+        return self.leaderboard_rebuilders.run(self.leaderboard)
 
     def health(self) -> dict[str, Health]:
         return {name: getattr(self, name).check() for name in CAPABILITY_NAMES}
@@ -76,24 +153,25 @@ class Capabilities:
 CAPABILITY_NAMES = ("sessions", "cache", "rate_limiter", "leaderboard", "counters", "pubsub")
 
 
-def redis_client_from_url(url: str):
-    """A redis-py client for ``url`` with short timeouts, so an outage fails fast."""
+def redis_client_from_url(url: str | RedisTarget):
+    """A redis-py client for ``url`` (or a parsed target) with short timeouts, so an outage
+    fails fast."""
     import redis
 
+    target = url if isinstance(url, RedisTarget) else parse_redis_url(url)
     options = dict(decode_responses=True, socket_connect_timeout=1.0, socket_timeout=2.0,
                    health_check_interval=15, retry_on_timeout=False)
-    parsed = urlparse(url)
-    if parsed.scheme == "redis+sentinel":
+    if target.scheme == "redis+sentinel":
         from redis.sentinel import Sentinel
 
-        hosts = [(h.split(":")[0], int(h.split(":")[1]) if ":" in h else 26379)
-                 for h in parsed.netloc.split("@")[-1].split(",")]
-        service = parsed.path.strip("/").split("/")[0] or "mymaster"
-        sentinel = Sentinel(hosts, socket_timeout=1.0)
-        return sentinel.master_for(service, password=parsed.password, **options)
+        sentinel = Sentinel(list(target.sentinels), socket_timeout=1.0,
+                            socket_connect_timeout=1.0)
+        return sentinel.master_for(target.service, db=target.db, username=target.username,
+                                   password=target.password, **options)
     # A blocking pool: past max_connections a caller waits for a free connection instead of
     # failing (redis-py's default pool raises MaxConnectionsError past 100).
-    pool = redis.BlockingConnectionPool.from_url(url, max_connections=128, timeout=5, **options)
+    pool = redis.BlockingConnectionPool.from_url(target.url, max_connections=128, timeout=5,
+                                                 **options)
     return redis.Redis(connection_pool=pool)
 
 
@@ -108,12 +186,14 @@ def build_capabilities(
     cache_max_bytes: int = 64 * 1024 * 1024,
     redis_required: bool = False,
     observe_redis_latency: Callable[[str, float], None] | None = None,
+    redis_client=None,
 ) -> Capabilities:
-    """Build all six capabilities for ``redis_url`` (None or "" means embedded)."""
-    if redis_url and urlparse(redis_url).scheme not in REDIS_SCHEMES:
-        raise ConfigurationError(
-            f"unsupported Redis URL {redis_url!r}: use redis://HOST:PORT/DB, rediss://, "
-            "unix:///path/to/socket or redis+sentinel://HOST:PORT/SERVICE")
+    """Build all six capabilities for ``redis_url`` (None or "" means embedded).
+
+    ``redis_client`` replaces the client built from the URL (tests pass one they can cut
+    off); the URL is still parsed and kept as :attr:`Capabilities.redis_target`.
+    """
+    target = parse_redis_url(redis_url) if redis_url else None
     from trackeep_desktop.capabilities.cache import MemoryCache
     from trackeep_desktop.capabilities.counters import MemoryCounters
     from trackeep_desktop.capabilities.leaderboard import MemoryLeaderboard
@@ -158,8 +238,9 @@ def build_capabilities(
     from trackeep_desktop.capabilities.ratelimit import RedisRateLimiter
     from trackeep_desktop.capabilities.sessions import RedisSessionStore
 
-    client = redis_client_from_url(redis_url)
+    client = redis_client if redis_client is not None else redis_client_from_url(target)
     monitor = RedisMonitor(client, observe_latency=observe_redis_latency)
+    rebuilders = LeaderboardRebuilders()
     redis_args = dict(client=client, keyspace=keyspace, clock=clock)
     if session_backup is None:
         raise ConfigurationError("Redis sessions need a durable backup (the database)")
@@ -170,13 +251,15 @@ def build_capabilities(
         cache=FallbackCache(RedisCache(**redis_args), monitor),
         rate_limiter=FallbackRateLimiter(
             RedisRateLimiter(**redis_args), MemoryRateLimiter(clock=clock), monitor),
-        leaderboard=FallbackLeaderboard(RedisLeaderboard(**redis_args), monitor),
+        leaderboard=FallbackLeaderboard(RedisLeaderboard(**redis_args), monitor, rebuilders),
         counters=FallbackCounters(
             RedisCounters(backup=counter_backup, **redis_args), counter_backup, monitor),
         pubsub=FallbackPubSub(RedisPubSub(**redis_args), MemoryPubSub(clock=clock), monitor),
         keyspace=keyspace,
         redis=client,
         monitor=monitor,
+        redis_target=target,
+        leaderboard_rebuilders=rebuilders,
     )
     try:
         client.ping()
@@ -184,7 +267,7 @@ def build_capabilities(
         if redis_required:
             capabilities.close()
             raise ConfigurationError(
-                f"Redis at {redis_url} does not answer ({exc}) and TRACKEEP_REDIS_REQUIRED is "
-                "set") from exc
+                f"Redis at {target.describe()} does not answer ({exc}) and "
+                "TRACKEEP_REDIS_REQUIRED is set") from exc
         monitor.failed("start-up", exc)  # start on the fallbacks; the probe finds Redis later
     return capabilities

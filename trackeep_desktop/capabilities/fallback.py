@@ -13,7 +13,8 @@ rate limiter   falls back to an in-process memory limiter (limits then hold per 
                instead of across instances) rather than to no limit at all: a login form
                must not become brute-forceable because Redis restarted.
 leaderboard    unavailable (:class:`CapabilityUnavailable`, an API answers 503); boards are
-               derived from the database and the rebuild hooks run when Redis comes back.
+               derived from the database and the rebuild hooks (the rebuilders registered
+               in :class:`~.leaderboard.LeaderboardRebuilders`) run when Redis comes back.
 counters       increments are kept in process as deltas and added to Redis on recovery (or
                to the database at shutdown if Redis is still down); reads add the local
                delta to the durable value.
@@ -21,8 +22,9 @@ pub/sub        local only: messages reach subscribers of this process.
 =============  ===========================================================================
 
 One :class:`RedisMonitor` per Redis client tracks the state: the first failure of a
-capability logs one warning for it, a background probe pings Redis with exponential back-off,
-and the recovery logs one line and runs the recovery hooks. While Redis is down no request
+capability logs one warning for it, a background probe pings Redis with exponential back-off
+(:meth:`RedisMonitor.probe` is one such attempt, which tests call directly), and the recovery
+logs one line and runs the recovery hooks. While Redis is down no request
 waits on it: every wrapper goes straight to its fallback path.
 """
 
@@ -71,10 +73,13 @@ class RedisMonitor:
     """Redis up/down state shared by every capability using one client."""
 
     def __init__(self, client, *, min_backoff: float = 0.1, max_backoff: float = 5.0,
-                 observe_latency: Callable[[str, float], None] | None = None):
+                 observe_latency: Callable[[str, float], None] | None = None,
+                 probe_in_background: bool = True):
         self.client = client
         self.min_backoff = min_backoff
         self.max_backoff = max_backoff
+        #: False leaves recovery to explicit :meth:`probe` calls (deterministic tests).
+        self.probe_in_background = probe_in_background
         self.observe_latency = observe_latency or (lambda capability, seconds: None)
         self._lock = threading.Lock()
         self._up = True
@@ -106,7 +111,8 @@ class RedisMonitor:
                 return
             self._up = False
             self.outages += 1
-            if self._probe_thread is None and not self._closed.is_set():
+            if (self.probe_in_background and self._probe_thread is None
+                    and not self._closed.is_set()):
                 self._probe_thread = threading.Thread(
                     target=self._probe, name="trackeep-redis-probe", daemon=True)
                 self._probe_thread.start()
@@ -127,30 +133,43 @@ class RedisMonitor:
         self.observe_latency(capability, time.perf_counter() - started)
         return result
 
+    def probe(self) -> bool:
+        """Try once to come back: ping Redis, run the recovery hooks, switch every capability
+        back to Redis. True if Redis is up afterwards; False (and still down) if the ping or
+        a hook met Redis failing again."""
+        if self._up:
+            return True
+        try:
+            self.client.ping()
+        except OUTAGE_ERRORS as exc:
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            return False
+        for hook in self._recovery_hooks:
+            try:
+                hook()
+            except OUTAGE_ERRORS as exc:  # failed again during recovery: keep probing
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                return False
+            except Exception:
+                log.exception("a Redis recovery hook failed")
+        with self._lock:
+            self._up = True
+        log.warning("Redis recovered; back on Redis: %s", ", ".join(self._capabilities))
+        return True
+
     def _probe(self) -> None:
         delay = self.min_backoff
         while not self._closed.wait(delay):
-            try:
-                self.client.ping()
-            except OUTAGE_ERRORS as exc:
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                delay = min(delay * 2, self.max_backoff)
-                continue
-            for hook in self._recovery_hooks:
-                try:
-                    hook()
-                except OUTAGE_ERRORS as exc:  # failed again during recovery: keep probing
-                    self.last_error = f"{type(exc).__name__}: {exc}"
-                    break
-                except Exception:
-                    log.exception("a Redis recovery hook failed")
-            else:
+            if self.probe():
                 with self._lock:
-                    self._up = True
-                    self._probe_thread = None
-                log.warning("Redis recovered; back on Redis: %s", ", ".join(self._capabilities))
-                return
+                    if self._up:  # not failed again meanwhile (failed() saw this thread)
+                        self._probe_thread = None
+                        return
+                delay = self.min_backoff
+                continue
             delay = min(delay * 2, self.max_backoff)
+        with self._lock:
+            self._probe_thread = None
 
     def health(self, capability: str, backend: str) -> Health:
         if self._up:
@@ -370,13 +389,28 @@ class FallbackRateLimiter(RateLimiter):
 
 
 class FallbackLeaderboard(Leaderboard):
-    """Redis leaderboards; unavailable while Redis is down, rebuilt by hooks on recovery."""
+    """Redis leaderboards; unavailable while Redis is down, rebuilt by hooks on recovery.
 
-    def __init__(self, primary: Leaderboard, monitor: RedisMonitor):
+    The rebuilders of ``rebuilders`` (a :class:`~.leaderboard.LeaderboardRebuilders`) run
+    against the Redis boards when Redis comes back: writes made during the outage were
+    refused, and a restarted Redis may have lost every board.
+    """
+
+    def __init__(self, primary: Leaderboard, monitor: RedisMonitor, rebuilders=None):
+        from trackeep_desktop.capabilities.leaderboard import LeaderboardRebuilders
+
         self.primary = primary
         self.monitor = monitor
         self.backend = primary.backend
+        self.rebuilders = rebuilders if rebuilders is not None else LeaderboardRebuilders()
         monitor.register("leaderboard", "unavailable until Redis returns")
+        monitor.on_recovery(self._rebuild)
+
+    def _rebuild(self) -> None:
+        report = self.rebuilders.run(self.primary)  # the monitor is still "down" meanwhile
+        if report.boards or report.failed:
+            log.warning("Redis recovered: rebuilt %d leaderboard(s)%s", report.board_count,
+                        f"; failed: {', '.join(report.failed)}" if report.failed else "")
 
     def _run(self, name: str, *args):
         def unavailable():

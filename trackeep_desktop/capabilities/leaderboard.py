@@ -2,18 +2,32 @@
 
 Both order like ZREVRANGE: higher score first, equal scores by member descending. Boards are
 named by the caller (``challenge:123:leaderboard``); Redis stores one at ``tk:{board}``.
+
+Boards are derived state: the database is their source of truth. A domain that keeps boards
+registers a rebuilder with :class:`LeaderboardRebuilders` when the app is created
+(``capabilities.leaderboard_rebuilders.add("challenges", rebuild)``); the rebuilders run when
+Redis comes back after an outage and on ``trackeep leaderboards rebuild``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import math
 import threading
+from collections.abc import Callable, Iterable
 
 from sortedcontainers import SortedList
 
 from trackeep_desktop.capabilities.base import Health, Leaderboard, ping_health
 from trackeep_desktop.capabilities.keys import Keyspace
 from trackeep_desktop.clock import SystemClock
+
+log = logging.getLogger(__name__)
+
+#: ``rebuild(leaderboard)`` rewrites its boards from the database (``clear`` then
+#: ``set_score``) and returns the names of the boards it wrote.
+Rebuilder = Callable[[Leaderboard], Iterable[str]]
 
 
 def check_score(score: float) -> float:
@@ -183,3 +197,61 @@ class RedisLeaderboard(Leaderboard):
     def check(self) -> Health:
         """Ok if Redis answers PING, else ``fallback`` with the error; never raises."""
         return ping_health(self.client, self.backend)
+
+
+@dataclasses.dataclass
+class RebuildReport:
+    """What one run of the rebuilders did."""
+
+    #: rebuilder name -> the boards it rewrote
+    boards: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    #: names of the rebuilders that raised (logged with their traceback)
+    failed: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def board_count(self) -> int:
+        return sum(len(names) for names in self.boards.values())
+
+
+class LeaderboardRebuilders:
+    """The registry of leaderboard rebuilders of one application.
+
+    A rebuilder opens what it reads itself (``with connection(db)``): it also runs in the
+    Redis probe thread, outside any request.
+    """
+
+    def __init__(self):
+        self._rebuilders: dict[str, Rebuilder] = {}
+        self._lock = threading.Lock()
+
+    def add(self, name: str, rebuild: Rebuilder) -> None:
+        """Register ``rebuild`` under ``name`` (one per domain; a second add replaces it)."""
+        with self._lock:
+            self._rebuilders[name] = rebuild
+
+    def names(self) -> list[str]:
+        """The registered rebuilders, in registration order."""
+        with self._lock:
+            return list(self._rebuilders)
+
+    def run(self, leaderboard: Leaderboard) -> RebuildReport:
+        """Run every rebuilder against ``leaderboard``.
+
+        A rebuilder that fails on a bug is logged and reported, and the others still run;
+        a Redis outage (or :class:`~.fallback.CapabilityUnavailable`) stops the run and
+        propagates, so a recovery waits for the next probe.
+        """
+        from trackeep_desktop.capabilities.fallback import OUTAGE_ERRORS, CapabilityUnavailable
+
+        with self._lock:
+            rebuilders = list(self._rebuilders.items())
+        report = RebuildReport()
+        for name, rebuild in rebuilders:
+            try:
+                report.boards[name] = list(rebuild(leaderboard))
+            except (CapabilityUnavailable, *OUTAGE_ERRORS):
+                raise
+            except Exception:
+                log.exception("the %s leaderboard rebuilder failed", name)
+                report.failed.append(name)
+        return report

@@ -1,9 +1,21 @@
 """Socket.IO: real WebSockets, and Redis as the message queue across instances.
 
 Each application gets its own ``SocketIO`` server (tests build many apps in one process).
-With a Redis URL, Socket.IO uses Redis as its message queue, so an event emitted on one
-instance reaches clients connected to any instance; python-socketio still delivers to this
-instance's own clients when Redis is down, which is the seed's "local-only" fallback.
+With a Redis URL, Socket.IO's message queue is the pub/sub capability
+(:class:`~trackeep_desktop.realtime.queue.PubSubQueueManager`, channel
+``{KEY_PREFIX}:socketio``): it runs over the one Redis client the capabilities built from
+the URL, so every accepted URL works and a Redis failure shows in ``/health``; an event
+emitted without ``ignore_queue`` on one instance reaches clients connected to any instance,
+and while Redis is down python-socketio still delivers to this instance's own clients, which
+is the seed's "local-only" fallback.
+
+Almost nothing goes through that queue, on purpose. The two bridges below emit with
+``ignore_queue=True``: what they relay already came over the pub/sub capability, which has
+fanned it out to every instance, so each instance hands it to its own clients only. Sending
+it through the queue as well would deliver it once per instance. The queue is left for
+emits that start on one instance and must reach sockets on others (a room broadcast from a
+handler, ``emit`` to a sid connected elsewhere, or an external ``socketio.RedisManager``
+emitter on the same channel).
 
 Live change events live in the ``/events`` namespace. Connecting needs the session cookie
 (or an ``Authorization: Bearer`` header with a session token, or an API key with the
@@ -28,6 +40,7 @@ from flask_socketio import Namespace, SocketIO, join_room
 from trackeep_desktop import accounts
 from trackeep_desktop.capabilities.base import PubSub, Subscription
 from trackeep_desktop.realtime import events
+from trackeep_desktop.realtime.queue import PubSubQueueManager
 from trackeep_desktop.storage.db import connection
 
 log = logging.getLogger(__name__)
@@ -114,14 +127,18 @@ def create_socketio(app: Flask, config: dict) -> SocketIO:
     pub/sub change events to it."""
     options = dict(async_mode=config["ASYNC_MODE"], manage_session=False, logger=False,
                    engineio_logger=False)
-    if config.get("REDIS_URL"):
-        options.update(message_queue=config["REDIS_URL"],
-                       channel=f"{config['KEY_PREFIX']}:socketio")
+    state = app.extensions.get("trackeep")
+    queue = None
+    if state is not None and state.capabilities.redis is not None:
+        queue = PubSubQueueManager(state.capabilities.pubsub,
+                                   target=state.capabilities.redis_target)
+        options.update(client_manager=queue)
     socketio = SocketIO(app, **options)
     socketio.on_namespace(SystemNamespace("/"))
     socketio.on_namespace(EventsNamespace(EVENTS_NAMESPACE))
-    state = app.extensions.get("trackeep")
     if state is not None:
+        if queue is not None:
+            state.on_close.append(queue.close)
         for bridge in (bridge_change_events, disconnect_ended_sessions):
             subscription = bridge(socketio, state.capabilities.pubsub)
             state.on_close.append(subscription.unsubscribe)
