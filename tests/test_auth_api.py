@@ -564,3 +564,35 @@ def test_cli_password_reset_builds_no_flask_app(make_app, database_url, monkeypa
     again = AuthActions(make_app(**GENEROUS_LIMITS))
     assert again.api("GET", "/auth/me", old_token).status_code == 401
     assert again.login("owner", "a-new-secret-42").status_code == 200
+
+
+def test_cli_password_reset_on_redis_signs_out_the_running_instance(
+        make_app, database_url, redis_url, key_prefix, monkeypatch, capsys):
+    import io
+    import threading
+
+    from trackeep_desktop import cli
+    from trackeep_desktop.accounts import sessions
+
+    app = make_app(REDIS_URL=redis_url, KEY_PREFIX=key_prefix, **GENEROUS_LIMITS)
+    actions = AuthActions(app)
+    old_token, _ = actions.register_owner()
+    announced, arrived = [], threading.Event()
+
+    def on_ended(channel, message):
+        announced.extend(message["handles"])
+        arrived.set()
+
+    app.extensions["trackeep"].capabilities.pubsub.subscribe(
+        sessions.SESSIONS_ENDED_CHANNEL, on_ended)
+    monkeypatch.setenv("TRACKEEP_REDIS_URL", redis_url)
+    monkeypatch.setenv("TRACKEEP_KEY_PREFIX", key_prefix)
+    monkeypatch.setattr("sys.stdin", io.StringIO("a-new-secret-42\n"))
+    assert cli.main(["user", "reset-password", "owner", "--stdin", "--data-dir",
+                     app.config["DATA_DIR"], "--database-url", database_url,
+                     "--log-level", "WARNING"]) == 0
+    out = capsys.readouterr().out
+    assert "1 session(s) ended" in out and "keeps those sessions" not in out
+    assert arrived.wait(5), "the running instance heard nothing of the ended session"
+    assert announced == [accounts.session_handle(old_token)]
+    assert actions.api("GET", "/auth/me", old_token).status_code == 401  # same instance
