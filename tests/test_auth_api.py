@@ -537,3 +537,62 @@ def test_cli_resets_a_forgotten_password_and_ends_the_sessions(make_app, databas
     assert again.login("owner", OWNER["password"]).status_code == 401
     new = again.login("owner", "a-new-secret-42")  # no second factor asked any more
     assert new.status_code == 200 and new.get_json()["user"]["totpEnabled"] is False
+
+
+def test_cli_password_reset_builds_no_flask_app(make_app, database_url, monkeypatch, capsys):
+    import io
+
+    import flask
+
+    from trackeep_desktop import cli
+
+    app = make_app(**GENEROUS_LIMITS)
+    old_token, _ = AuthActions(app).register_owner()
+    common = ["--data-dir", app.config["DATA_DIR"], "--database-url", database_url,
+              "--log-level", "WARNING"]
+
+    def no_app(*args, **kwargs):
+        raise AssertionError("the CLI's password reset built a Flask app")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("trackeep_desktop.app.create_app", no_app)
+        patched.setattr(flask.Flask, "__init__", no_app)
+        patched.setattr("sys.stdin", io.StringIO("a-new-secret-42\n"))
+        assert cli.main(["user", "reset-password", "owner", "--stdin", *common]) == 0
+    assert "1 session(s) ended" in capsys.readouterr().out
+
+    again = AuthActions(make_app(**GENEROUS_LIMITS))
+    assert again.api("GET", "/auth/me", old_token).status_code == 401
+    assert again.login("owner", "a-new-secret-42").status_code == 200
+
+
+def test_cli_password_reset_on_redis_signs_out_the_running_instance(
+        make_app, database_url, redis_url, key_prefix, monkeypatch, capsys):
+    import io
+    import threading
+
+    from trackeep_desktop import cli
+    from trackeep_desktop.accounts import sessions
+
+    app = make_app(REDIS_URL=redis_url, KEY_PREFIX=key_prefix, **GENEROUS_LIMITS)
+    actions = AuthActions(app)
+    old_token, _ = actions.register_owner()
+    announced, arrived = [], threading.Event()
+
+    def on_ended(channel, message):
+        announced.extend(message["handles"])
+        arrived.set()
+
+    app.extensions["trackeep"].capabilities.pubsub.subscribe(
+        sessions.SESSIONS_ENDED_CHANNEL, on_ended)
+    monkeypatch.setenv("TRACKEEP_REDIS_URL", redis_url)
+    monkeypatch.setenv("TRACKEEP_KEY_PREFIX", key_prefix)
+    monkeypatch.setattr("sys.stdin", io.StringIO("a-new-secret-42\n"))
+    assert cli.main(["user", "reset-password", "owner", "--stdin", "--data-dir",
+                     app.config["DATA_DIR"], "--database-url", database_url,
+                     "--log-level", "WARNING"]) == 0
+    out = capsys.readouterr().out
+    assert "1 session(s) ended" in out and "keeps those sessions" not in out
+    assert arrived.wait(5), "the running instance heard nothing of the ended session"
+    assert announced == [accounts.session_handle(old_token)]
+    assert actions.api("GET", "/auth/me", old_token).status_code == 401  # same instance

@@ -287,38 +287,68 @@ def _read_new_password(from_stdin: bool) -> str | None:
 
 
 def cmd_user(args: argparse.Namespace) -> int:
+    """``user reset-password``: the accounts domain on the database and the capabilities,
+    with no web application (the sessions end through the same store and pub/sub as a
+    running instance's, so with Redis its live sockets close too)."""
     import time
 
     from trackeep_desktop import accounts
-    from trackeep_desktop.app import create_app
-    from trackeep_desktop.storage.db import connection
-    from trackeep_desktop.web import auth
+    from trackeep_desktop.accounts import sessions
+    from trackeep_desktop.capabilities import build_capabilities
+    from trackeep_desktop.capabilities.durable import (
+        DatabaseCounterBackup,
+        DatabaseSessionBackup,
+    )
+    from trackeep_desktop.config import load_config
+    from trackeep_desktop.storage import migrations
+    from trackeep_desktop.storage.db import bind_database, checkpoint, connection
+    from trackeep_desktop.web.observability import configure_logging
 
     password = _read_new_password(args.stdin)
     if password is None:
         return 1
-    app = create_app(_overrides(args))
-    state = app.extensions["trackeep"]
+    config = load_config(_overrides(args))
+    configure_logging(config["LOG_LEVEL"], config["LOG_FORMAT"])
+    db = bind_database(config["DATABASE_URL"])
     try:
-        with app.app_context(), connection(state.db):
-            user = accounts.find_user_by_login(args.login)
-            if user is None:
-                print(f"trackeep: no account {args.login!r}", file=sys.stderr)
-                return 1
-            try:
-                accounts.set_password(user, password, now=time.time(),
-                                      min_password_length=app.config["PASSWORD_MIN_LENGTH"])
-            except accounts.InvalidInput as exc:
-                print(f"trackeep: {exc.message} Nothing was changed.", file=sys.stderr)
-                return 1
-            if args.disable_2fa and user.totp_enabled:
-                accounts.turn_off_totp(user, now=time.time())
-                print("two-factor authentication is off; turn it on again in Settings")
-            ended = auth.end_sessions(user.id)
+        if config["AUTO_MIGRATE"]:
+            migrations.upgrade_safely(db)
+        capabilities = build_capabilities(
+            config["REDIS_URL"], key_prefix=config["KEY_PREFIX"],
+            session_backup=DatabaseSessionBackup(db), counter_backup=DatabaseCounterBackup(db),
+            redis_required=config["REDIS_REQUIRED"], clock=config.get("CLOCK"))
+        try:
+            with connection(db):
+                user = accounts.find_user_by_login(args.login)
+                if user is None:
+                    print(f"trackeep: no account {args.login!r}", file=sys.stderr)
+                    return 1
+                try:
+                    accounts.set_password(user, password, now=time.time(),
+                                          min_password_length=config["PASSWORD_MIN_LENGTH"])
+                except accounts.InvalidInput as exc:
+                    print(f"trackeep: {exc.message} Nothing was changed.", file=sys.stderr)
+                    return 1
+                if args.disable_2fa and user.totp_enabled:
+                    accounts.turn_off_totp(user, now=time.time())
+                    print("two-factor authentication is off; turn it on again in Settings")
+                ended = sessions.end_sessions(capabilities.sessions, capabilities.pubsub,
+                                              user.id)
+        finally:
+            with connection(db):
+                capabilities.close()  # flushes counters to the database; logs, never raises
+                try:
+                    checkpoint(db)
+                except Exception as exc:  # another process may hold the database
+                    print(f"trackeep: could not checkpoint the database: {exc}",
+                          file=sys.stderr)
     finally:
-        state.close()
+        if not db.is_closed():
+            db.close()
+        if hasattr(db, "close_all"):
+            db.close_all()
     print(f"the password of {user.username} is changed; {ended} session(s) ended")
-    if not app.config.get("REDIS_URL") and ended:
+    if not config.get("REDIS_URL") and ended:
         print("(a Trackeep already running without Redis keeps those sessions signed in "
               "until it restarts)")
     return 0

@@ -8,7 +8,6 @@ Paths and field names follow the original Trackeep API where it had them (``/aut
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 
@@ -69,19 +68,6 @@ def text(data: dict, *names: str) -> str:
     return value
 
 
-@contextlib.contextmanager
-def domain_errors():
-    """Answer the domain's refusals: 400 bad input, 409 taken, 403 not allowed."""
-    try:
-        yield
-    except accounts.InvalidInput as exc:
-        raise ApiError(400, exc.message, **({"field": exc.field} if exc.field else {})) from exc
-    except accounts.AlreadyExists as exc:
-        raise ApiError(409, exc.message, **({"field": exc.field} if exc.field else {})) from exc
-    except accounts.NotAllowed as exc:
-        raise ApiError(403, exc.message) from exc
-
-
 def settings(name: str):
     return current_app.config[name]
 
@@ -110,15 +96,14 @@ def register():
     fields = dict(email=text(data, "email"), username=text(data, "username"),
                   password=text(data, "password"), full_name=text(data, "fullName", "full_name"),
                   now=now(), min_password_length=settings("PASSWORD_MIN_LENGTH"))
-    with domain_errors():
-        if accounts.count_users() == 0:
-            user = accounts.create_owner(**fields)
-            log.info("owner account %s created", user.username)
-        elif settings("REGISTRATION_OPEN"):
-            user = accounts.create_user(**fields)
-            log.info("account %s registered", user.username)
-        else:
-            raise ApiError(403, "registration is closed: ask an admin for an account")
+    if accounts.count_users() == 0:
+        user = accounts.create_owner(**fields)
+        log.info("owner account %s created", user.username)
+    elif settings("REGISTRATION_OPEN"):
+        user = accounts.create_user(**fields)
+        log.info("account %s registered", user.username)
+    else:
+        raise ApiError(403, "registration is closed: ask an admin for an account")
     return auth_answer(user, start_session(user, remember=False, kind="api"), 201)
 
 
@@ -167,11 +152,10 @@ def me():
 @require_scope("account")
 def update_profile():
     data = body()
-    with domain_errors():
-        user = accounts.update_profile(
-            current_user(), now=now(), full_name=field(data, "fullName", "full_name"),
-            email=field(data, "email"), theme=field(data, "theme"),
-            timezone=field(data, "timezone"))
+    user = accounts.update_profile(
+        current_user(), now=now(), full_name=field(data, "fullName", "full_name"),
+        email=field(data, "email"), theme=field(data, "theme"),
+        timezone=field(data, "timezone"))
     return jsonify({"user": accounts.user_to_json(user)})
 
 
@@ -182,11 +166,10 @@ def change_password():
     data = body()
     user = current_user()
     hit_auth_limit("password", user)
-    with domain_errors():
-        accounts.change_password(
-            user, text(data, "currentPassword", "current_password"),
-            text(data, "newPassword", "new_password"), now=now(),
-            min_password_length=settings("PASSWORD_MIN_LENGTH"))
+    accounts.change_password(
+        user, text(data, "currentPassword", "current_password"),
+        text(data, "newPassword", "new_password"), now=now(),
+        min_password_length=settings("PASSWORD_MIN_LENGTH"))
     ended = end_user_sessions(user, keep_current=True)
     log.info("user %s changed their password; %d other sessions ended", user.username, ended)
     return jsonify({"message": "password changed", "sessionsEnded": ended})
@@ -218,8 +201,7 @@ def totp_setup():
     hit_auth_limit("2fa", user)
     if not accounts.verify_password(user.password_hash, text(data, "password")):
         raise ApiError(400, "The password is incorrect.", field="password")
-    with domain_errors():
-        secret, uri = accounts.begin_totp_enrolment(user)
+    secret, uri = accounts.begin_totp_enrolment(user)
     return jsonify({"secret": secret, "otpauth_url": uri, "qr_code": qr_data_uri(uri)})
 
 
@@ -229,8 +211,7 @@ def totp_enable():
     """Confirm enrolment with a first code; answers the ten backup codes, shown once."""
     user = current_user()
     hit_auth_limit("2fa", user)
-    with domain_errors():
-        codes = accounts.confirm_totp_enrolment(user, text(body(), "code"), now=now())
+    codes = accounts.confirm_totp_enrolment(user, text(body(), "code"), now=now())
     log.info("user %s turned two-factor authentication on", user.username)
     return jsonify({"message": "two-factor authentication is on", "backup_codes": codes})
 
@@ -241,8 +222,7 @@ def totp_disable():
     data = body()
     user = current_user()
     hit_auth_limit("2fa", user)
-    with domain_errors():
-        accounts.disable_totp(user, text(data, "password"), text(data, "code"), now=now())
+    accounts.disable_totp(user, text(data, "password"), text(data, "code"), now=now())
     log.info("user %s turned two-factor authentication off", user.username)
     return jsonify({"message": "two-factor authentication is off"})
 
@@ -252,8 +232,7 @@ def totp_disable():
 def totp_regenerate_backup_codes():
     user = current_user()
     hit_auth_limit("2fa", user)
-    with domain_errors():
-        codes = accounts.regenerate_backup_codes(user, text(body(), "code"), now=now())
+    codes = accounts.regenerate_backup_codes(user, text(body(), "code"), now=now())
     return jsonify({"backup_codes": codes})
 
 
@@ -359,11 +338,10 @@ def api_key_create():
     if not isinstance(scopes, list):
         raise ApiError(400, "scopes must be a list", field="scopes")
     issued = now()
-    with domain_errors():
-        scopes = accounts.check_scopes(scopes)
-        check_grantable(scopes)
-        record, raw = accounts.create_api_key(current_user(), text(data, "name"), scopes,
-                                              now=issued, expires_at=parse_expiry(data, issued))
+    scopes = accounts.check_scopes(scopes)
+    check_grantable(scopes)
+    record, raw = accounts.create_api_key(current_user(), text(data, "name"), scopes,
+                                          now=issued, expires_at=parse_expiry(data, issued))
     log.info("user %s created API key %d", current_user().username, record.id)
     return jsonify({"key": raw, "api_key": accounts.api_key_to_json(record)}), 201
 
@@ -414,12 +392,11 @@ def admin_users():
 @admin_required
 def admin_create_user():
     data = body()
-    with domain_errors():
-        user = accounts.create_user(
-            text(data, "email"), text(data, "username"), text(data, "password"), now=now(),
-            full_name=text(data, "fullName", "full_name"),
-            role=field(data, "role", default="user"),
-            min_password_length=settings("PASSWORD_MIN_LENGTH"))
+    user = accounts.create_user(
+        text(data, "email"), text(data, "username"), text(data, "password"), now=now(),
+        full_name=text(data, "fullName", "full_name"),
+        role=field(data, "role", default="user"),
+        min_password_length=settings("PASSWORD_MIN_LENGTH"))
     log.info("admin %s created account %s", current_user().username, user.username)
     return jsonify({"user": accounts.user_to_admin_json(user)}), 201
 
@@ -438,24 +415,23 @@ def admin_update_user(user_id):
     user = _target_user(user_id)
     actor = current_user()
     active = field(data, "isActive", "is_active")
-    with domain_errors():
-        if active is not None:
-            if not isinstance(active, bool):
-                raise ApiError(400, "isActive must be true or false", field="isActive")
-            if not active and user.id == actor.id:
-                raise ApiError(403, "you cannot disable your own account")
-            accounts.set_active(user, active, now=now())
-            if not active:
-                end_user_sessions(user, keep_current=False)
-            log.info("admin %s %s account %s", actor.username,
-                     "enabled" if active else "disabled", user.username)
-        if field(data, "role") is not None:
-            accounts.set_role(user, field(data, "role"), now=now())
-            log.info("admin %s made %s a(n) %s", actor.username, user.username, user.role)
-        if field(data, "fullName", "full_name", "email") is not None:
-            accounts.update_profile(user, now=now(), full_name=field(data, "fullName",
-                                                                     "full_name"),
-                                    email=field(data, "email"))
+    if active is not None:
+        if not isinstance(active, bool):
+            raise ApiError(400, "isActive must be true or false", field="isActive")
+        if not active and user.id == actor.id:
+            raise ApiError(403, "you cannot disable your own account")
+        accounts.set_active(user, active, now=now())
+        if not active:
+            end_user_sessions(user, keep_current=False)
+        log.info("admin %s %s account %s", actor.username,
+                 "enabled" if active else "disabled", user.username)
+    if field(data, "role") is not None:
+        accounts.set_role(user, field(data, "role"), now=now())
+        log.info("admin %s made %s a(n) %s", actor.username, user.username, user.role)
+    if field(data, "fullName", "full_name", "email") is not None:
+        accounts.update_profile(user, now=now(), full_name=field(data, "fullName",
+                                                                 "full_name"),
+                                email=field(data, "email"))
     return jsonify({"user": accounts.user_to_admin_json(user)})
 
 
@@ -464,8 +440,7 @@ def admin_update_user(user_id):
 def admin_set_role(user_id):
     """The original API's role change: ``{role}``."""
     user = _target_user(user_id)
-    with domain_errors():
-        accounts.set_role(user, text(body(), "role"), now=now())
+    accounts.set_role(user, text(body(), "role"), now=now())
     return jsonify({"user": accounts.user_to_admin_json(user)})
 
 
@@ -474,9 +449,8 @@ def admin_set_role(user_id):
 def admin_reset_password(user_id):
     """Set a new password for a user (``{password}``) and end all of their sessions."""
     user = _target_user(user_id)
-    with domain_errors():
-        accounts.set_password(user, text(body(), "password"), now=now(),
-                              min_password_length=settings("PASSWORD_MIN_LENGTH"))
+    accounts.set_password(user, text(body(), "password"), now=now(),
+                          min_password_length=settings("PASSWORD_MIN_LENGTH"))
     ended = end_user_sessions(user, keep_current=user.id == current_user().id)
     log.info("admin %s reset the password of %s", current_user().username, user.username)
     return jsonify({"user": accounts.user_to_admin_json(user), "sessionsEnded": ended})

@@ -29,6 +29,7 @@ import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from trackeep_desktop import errors
 from trackeep_desktop.storage.db import database
 from trackeep_desktop.storage.models import ApiKey, BackupCode, PairingCode, User
 
@@ -64,25 +65,21 @@ _dummy_hash: str | None = None
 # ----------------------------------------------------------------------------------- errors
 
 
-class AccountError(Exception):
+class AccountError(errors.DomainError):
     """A request the domain refuses; ``str(exc)`` is a message fit to show the user."""
 
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.field = field
 
-
-class InvalidInput(AccountError):
+class InvalidInput(AccountError, errors.Invalid):
     """The input is malformed or breaks a rule (a short password, an unknown theme)."""
 
 
-class AlreadyExists(AccountError):
-    """The email or username belongs to another account."""
+class AlreadyExists(AccountError, errors.Conflict):
+    """The email or username belongs to another account (answered 409)."""
 
 
-class NotAllowed(AccountError):
-    """The action is forbidden in this state (removing the last admin, a wrong password)."""
+class NotAllowed(AccountError, errors.Forbidden):
+    """The action is forbidden in this state (removing the last admin, a wrong password):
+    answered 403."""
 
 
 # -------------------------------------------------------------------------------- utilities

@@ -51,6 +51,7 @@ from trackeep_desktop.capabilities.base import (
     Subscription,
 )
 from trackeep_desktop.clock import SystemClock
+from trackeep_desktop.errors import Unavailable
 
 log = logging.getLogger("trackeep.redis")
 
@@ -65,8 +66,11 @@ except ImportError:  # pragma: no cover
     OUTAGE_ERRORS = (ConnectionError, TimeoutError, OSError)
 
 
-class CapabilityUnavailable(RuntimeError):
-    """The capability cannot answer now (Redis down and no fallback makes sense)."""
+class CapabilityUnavailable(Unavailable, RuntimeError):
+    """The capability cannot answer now (Redis down and no fallback makes sense): an API
+    answers 503 with ``Retry-After: 5``."""
+
+    retry_after = 5
 
 
 class RedisMonitor:

@@ -11,7 +11,6 @@ consume are deleted when the request ends.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable
 
@@ -29,7 +28,7 @@ from trackeep_desktop.web.auth import (
     public,
     require_scope,
 )
-from trackeep_desktop.web.errors import ApiError, error_response
+from trackeep_desktop.web.errors import ApiError
 from trackeep_desktop.web.openapi import api_doc, query_param
 
 log = logging.getLogger(__name__)
@@ -141,27 +140,11 @@ def uploaded_spool(field: str = "file") -> tuple[files.Spool, str]:
     return upload.stream, upload.filename or ""
 
 
-@bp.app_errorhandler(files.TooLarge)
-def _too_large(exc: files.TooLarge):
-    return error_response(413, exc.message, limit_bytes=exc.limit)
-
-
 bp.url_value_preprocessor(prepare_upload)
 bp.teardown_request(discard_unused_spools)
 
 
 # ------------------------------------------------------------------------------- helpers
-
-
-@contextlib.contextmanager
-def domain_errors():
-    """Answer the domain's refusals: 400 bad input, 404 not found."""
-    try:
-        yield
-    except (files.InvalidInput, items.InvalidInput) as exc:
-        raise ApiError(400, exc.message, **({"field": exc.field} if exc.field else {})) from exc
-    except (files.NotFound, items.NotFound) as exc:
-        raise ApiError(404, exc.message) from exc
 
 
 def _tags_from_form() -> list | None:
@@ -270,10 +253,9 @@ def upload():
     check_content_length("MAX_UPLOAD_MB")
     spool, name = uploaded_spool("file")
     user = current_user()
-    with domain_errors():
-        record = files.create_file(user.id, spool, name=name, now=now(), store=blob_store(),
-                                   description=request.form.get("description", ""),
-                                   tags=_tags_from_form())
+    record = files.create_file(user.id, spool, name=name, now=now(), store=blob_store(),
+                               description=request.form.get("description", ""),
+                               tags=_tags_from_form())
     return jsonify(_rendered(user.id, record)), 201
 
 
@@ -284,15 +266,14 @@ def list_files():
     """List files (not those in the trash), newest first."""
     args = request.args
     user = current_user()
-    with domain_errors():
-        limit, offset = items.parse_paging(args.to_dict(flat=False))
-        query = files.FileQuery(
-            limit=limit, offset=offset, tag=",".join(args.getlist("tag")) or None,
-            kind=args.get("type") or None, q=args.get("q") or None,
-            created_after=items.parse_time(args.get("created_after"), "created_after"),
-            created_before=items.parse_time(args.get("created_before"), "created_before"),
-            sort=args.get("sort") or "-created_at")
-        rows, total = files.list_files(user.id, query)
+    limit, offset = items.parse_paging(args.to_dict(flat=False))
+    query = files.FileQuery(
+        limit=limit, offset=offset, tag=",".join(args.getlist("tag")) or None,
+        kind=args.get("type") or None, q=args.get("q") or None,
+        created_after=items.parse_time(args.get("created_after"), "created_after"),
+        created_before=items.parse_time(args.get("created_before"), "created_before"),
+        sort=args.get("sort") or "-created_at")
+    rows, total = files.list_files(user.id, query)
     tags = files.tags_of(user.id, [r.id for r in rows])
     return paged_response(items.Page(rows, total, limit, offset),
                           [files.file_to_json(r, tags[r.id]) for r in rows])
@@ -304,8 +285,7 @@ def list_files():
 def get_file(file_id: int):
     """One file's details."""
     user = current_user()
-    with domain_errors():
-        record = files.get_file(user.id, file_id)
+    record = files.get_file(user.id, file_id)
     return jsonify(_one_file_json(user.id, record))
 
 
@@ -315,13 +295,11 @@ def get_file(file_id: int):
 def update_file(file_id: int):
     """Rename a file, or change its description or tags; only the fields sent change."""
     user = current_user()
-    with domain_errors():
-        files.get_file(user.id, file_id)  # another user's id is 404 whatever the body
+    files.get_file(user.id, file_id)  # another user's id is 404 whatever the body
     data = json_body()
     if "original_name" in data and "name" not in data:
         data["name"] = data.pop("original_name")
-    with domain_errors():
-        record = files.update_file(user.id, file_id, data, now=now())
+    record = files.update_file(user.id, file_id, data, now=now())
     return jsonify(_rendered(user.id, record))
 
 
@@ -331,8 +309,7 @@ def update_file(file_id: int):
 def delete_file(file_id: int):
     """Move a file to the trash (restore or purge it there)."""
     user = current_user()
-    with domain_errors():
-        files.trash_file(user.id, file_id, now=now())
+    files.trash_file(user.id, file_id, now=now())
     return jsonify({"message": "The file is in the trash.", "id": file_id,
                     "type": files.ITEM_TYPE})
 
@@ -345,8 +322,7 @@ def download(file_id: int):
     The bytes with the file's type, as an attachment under its name; Range and conditional
     requests (ETag: the SHA-256) are supported.
     """
-    with domain_errors():
-        record = files.get_file(current_user().id, file_id)
+    record = files.get_file(current_user().id, file_id)
     return _send(record, "attachment")
 
 
@@ -359,8 +335,7 @@ def preview(file_id: int):
     Raster images inline; text as text/plain (the first 200 KB, X-Preview-Truncated says
     whether there is more); SVG only as an attachment (it can carry script); others 415.
     """
-    with domain_errors():
-        record = files.get_file(current_user().id, file_id)
+    record = files.get_file(current_user().id, file_id)
     kind = files.preview_kind(record.mime_type)
     if kind == "image":
         return _send(record, "inline")
@@ -390,12 +365,10 @@ def create_share(file_id: int):
     (and the url holding it) is shown in this answer only.
     """
     user = current_user()
-    with domain_errors():
-        files.get_file(user.id, file_id)  # another user's id is 404 whatever the body
+    files.get_file(user.id, file_id)  # another user's id is 404 whatever the body
     data = optional_json_body()
-    with domain_errors():
-        share, token = files.create_share(user.id, file_id, now=now(),
-                                          expires_in_hours=data.get("expires_in_hours"))
+    share, token = files.create_share(user.id, file_id, now=now(),
+                                      expires_in_hours=data.get("expires_in_hours"))
     body = files.share_to_json(share, now())
     body.update(token=token, url=url_for("files_share.shared_download", token=token,
                                          _external=True))
@@ -409,8 +382,7 @@ def create_share(file_id: int):
 def list_shares(file_id: int):
     """A file's share links, newest first (expired and revoked ones too)."""
     user = current_user()
-    with domain_errors():
-        shares = files.list_shares(user.id, file_id)
+    shares = files.list_shares(user.id, file_id)
     moment = now()
     return jsonify({"shares": [files.share_to_json(s, moment) for s in shares]})
 
@@ -419,8 +391,7 @@ def list_shares(file_id: int):
 @require_scope("files:write")
 def revoke_share(file_id: int, share_id: int):
     """Revoke a share link (for good)."""
-    with domain_errors():
-        files.revoke_share(current_user().id, file_id, share_id, now=now())
+    files.revoke_share(current_user().id, file_id, share_id, now=now())
     return "", 204
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
+from trackeep_desktop import errors
 from trackeep_desktop.storage.db import database, is_postgres
 from trackeep_desktop.storage.models import File
 
@@ -56,28 +57,24 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 
-class FileError(Exception):
+class FileError(errors.DomainError):
     """A request the files domain refuses; ``str(exc)`` is a message fit to show the user."""
 
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.field = field
 
-
-class InvalidInput(FileError):
+class InvalidInput(FileError, errors.Invalid):
     """The input is malformed or breaks a rule (an empty upload field, a bad expiry)."""
 
 
-class NotFound(FileError):
+class NotFound(FileError, errors.NotFound):
     """No such file (or share) for this user: unknown, another user's, or purged."""
 
 
-class TooLarge(FileError):
-    """An upload is bigger than the limit (``limit`` bytes)."""
+class TooLarge(FileError, errors.TooLarge):
+    """An upload is bigger than the limit (``limit`` bytes, answered as ``limit_bytes``)."""
 
     def __init__(self, limit: int):
-        super().__init__(f"The file is larger than the upload limit of {format_size(limit)}.")
+        super().__init__(f"The file is larger than the upload limit of {format_size(limit)}.",
+                         limit_bytes=limit)
         self.limit = limit
 
 

@@ -25,7 +25,6 @@ Scopes of API keys (sessions may do everything):
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 from collections.abc import Callable, Iterable
@@ -121,32 +120,6 @@ def _truthy(value: Any) -> bool:
     return str(value).strip().lower() in ("1", "true", "yes")
 
 
-@contextlib.contextmanager
-def domain_errors():
-    """Answer the items domain's refusals: 400, 404 or 409 with field and reason."""
-    try:
-        yield
-    except items.DuplicateBookmark as exc:
-        bookmark = exc.existing
-        duplicate = items.bookmark_to_json(
-            bookmark, items.tags_for(bookmark.user_id, "bookmark", [bookmark.id])[bookmark.id])
-        raise ApiError(409, exc.message, field=exc.field, reason=exc.reason,
-                       duplicate=duplicate) from exc
-    except items.NotFound as exc:
-        raise ApiError(404, exc.message) from exc
-    except items.Conflict as exc:
-        raise ApiError(409, exc.message, **_where(exc)) from exc
-    except items.InvalidInput as exc:
-        raise ApiError(400, exc.message, **_where(exc)) from exc
-
-
-def _where(exc: items.ItemError) -> dict:
-    out = {"reason": exc.reason}
-    if exc.field:
-        out["field"] = exc.field
-    return out
-
-
 def _link_header(page: items.Page) -> str:
     args = request.args.to_dict(flat=False)
 
@@ -184,8 +157,7 @@ def _rendered(item_type: str, item) -> dict:
 
 def _exists(item_type: str, item_id: int) -> None:
     """404 for an unknown id or another user's, before the body is even read."""
-    with domain_errors():
-        items.get_item(current_user().id, item_type, item_id)
+    items.get_item(current_user().id, item_type, item_id)
 
 
 def _render(item_type: str, item) -> dict:
@@ -194,8 +166,7 @@ def _render(item_type: str, item) -> dict:
 
 def _list(item_type: str):
     user = current_user()
-    with domain_errors():
-        page = items.list_items(user.id, item_type, request.args.to_dict(flat=False))
+    page = items.list_items(user.id, item_type, request.args.to_dict(flat=False))
     rendered = items.items_to_json(user.id, item_type, page.items)
     if item_type == "task":
         _attach_subtasks(user.id, page.items, rendered)
@@ -213,8 +184,7 @@ def _attach_subtasks(user_id: int, tasks: list, rendered: list[dict]) -> None:
 
 
 def _moved_to_trash(item_type: str, item_id: int):
-    with domain_errors():
-        items.move_to_trash(current_user().id, item_type, item_id, now=now())
+    items.move_to_trash(current_user().id, item_type, item_id, now=now())
     return jsonify({"message": f"The {item_type} is in the trash.", "id": item_id,
                     "type": item_type})
 
@@ -367,9 +337,8 @@ def create_bookmark():
     fetch = bool(current_app.config["FETCH_METADATA"]) and not all(
         data.get(name) for name in ("title", "description", "favicon_url"))
     user = current_user()
-    with domain_errors():
-        bookmark = items.create_bookmark(user.id, data, now=now(), allow_duplicate=allow,
-                                         fetch_metadata=fetch)
+    bookmark = items.create_bookmark(user.id, data, now=now(), allow_duplicate=allow,
+                                     fetch_metadata=fetch)
     if fetch:
         metadata_fetcher().schedule(user.id, bookmark.id, bookmark.url)
     rendered = _rendered("bookmark", bookmark)
@@ -381,8 +350,7 @@ def create_bookmark():
 @require_scope("bookmarks:write")
 def get_bookmark(bookmark_id: int):
     """One bookmark."""
-    with domain_errors():
-        bookmark = items.get_item(current_user().id, "bookmark", bookmark_id)
+    bookmark = items.get_item(current_user().id, "bookmark", bookmark_id)
     return jsonify(_render("bookmark", bookmark))
 
 
@@ -395,9 +363,8 @@ def update_bookmark(bookmark_id: int):
     _exists("bookmark", bookmark_id)
     data = json_body()
     allow = _truthy(request.args.get("allow_duplicate", data.get("allow_duplicate", False)))
-    with domain_errors():
-        bookmark = items.update_bookmark(current_user().id, bookmark_id, data, now=now(),
-                                         allow_duplicate=allow)
+    bookmark = items.update_bookmark(current_user().id, bookmark_id, data, now=now(),
+                                     allow_duplicate=allow)
     rendered = _rendered("bookmark", bookmark)
     return jsonify(rendered)
 
@@ -421,8 +388,7 @@ def refetch_bookmark_metadata(bookmark_id: int):
     if not current_app.config["FETCH_METADATA"]:
         raise ApiError(409, "fetching page details is turned off (FETCH_METADATA)")
     user = current_user()
-    with domain_errors():
-        bookmark = items.mark_fetch_pending(user.id, bookmark_id, now=now())
+    bookmark = items.mark_fetch_pending(user.id, bookmark_id, now=now())
     metadata_fetcher().schedule(user.id, bookmark.id, bookmark.url)
     rendered = _rendered("bookmark", bookmark)
     return jsonify(rendered), 202
@@ -454,8 +420,7 @@ def create_task():
 
     completed_at is kept by the server: set when the status becomes completed.
     """
-    with domain_errors():
-        task = items.create_task(current_user().id, json_body(), now=now())
+    task = items.create_task(current_user().id, json_body(), now=now())
     rendered = _rendered("task", task)
     return jsonify(rendered), 201
 
@@ -465,8 +430,7 @@ def create_task():
 @require_scope("tasks:write")
 def get_task(task_id: int):
     """One task, with its subtasks."""
-    with domain_errors():
-        task = items.get_item(current_user().id, "task", task_id)
+    task = items.get_item(current_user().id, "task", task_id)
     return jsonify(_task_json(task))
 
 
@@ -476,8 +440,7 @@ def get_task(task_id: int):
 def update_task(task_id: int):
     """Change a task: only the fields sent (PUT does the same as PATCH)."""
     _exists("task", task_id)
-    with domain_errors():
-        task = items.update_task(current_user().id, task_id, json_body(), now=now())
+    task = items.update_task(current_user().id, task_id, json_body(), now=now())
     rendered = _rendered("task", task)
     return jsonify(rendered)
 
@@ -487,9 +450,8 @@ def update_task(task_id: int):
 @require_scope("tasks:write")
 def complete_task(task_id: int):
     """Mark a task completed (sets completed_at and progress 100)."""
-    with domain_errors():
-        task = items.update_task(current_user().id, task_id, {"status": "completed"},
-                                 now=now())
+    task = items.update_task(current_user().id, task_id, {"status": "completed"},
+                             now=now())
     rendered = _rendered("task", task)
     return jsonify(rendered)
 
@@ -522,8 +484,7 @@ def list_notes():
 @require_scope("notes:write")
 def create_note():
     """Create a note; content is Markdown, rendered safely in content_html."""
-    with domain_errors():
-        note = items.create_note(current_user().id, json_body(), now=now())
+    note = items.create_note(current_user().id, json_body(), now=now())
     rendered = _rendered("note", note)
     return jsonify(rendered), 201
 
@@ -548,8 +509,7 @@ def preview_note():
 @require_scope("notes:write")
 def get_note(note_id: int):
     """One note, with its content rendered to sanitized HTML."""
-    with domain_errors():
-        note = items.get_item(current_user().id, "note", note_id)
+    note = items.get_item(current_user().id, "note", note_id)
     return jsonify(_note_json(note))
 
 
@@ -559,8 +519,7 @@ def get_note(note_id: int):
 def update_note(note_id: int):
     """Change a note: only the fields sent (PUT does the same as PATCH)."""
     _exists("note", note_id)
-    with domain_errors():
-        note = items.update_note(current_user().id, note_id, json_body(), now=now())
+    note = items.update_note(current_user().id, note_id, json_body(), now=now())
     rendered = _rendered("note", note)
     return jsonify(rendered)
 
@@ -598,8 +557,7 @@ def list_tags():
 @require_scopes(CONTENT_WRITE_SCOPES)
 def create_tag():
     """Create a tag (a colour is picked when none is given)."""
-    with domain_errors():
-        tag = items.create_tag(current_user().id, json_body(), now=now())
+    tag = items.create_tag(current_user().id, json_body(), now=now())
     rendered = _rendered("tag", tag)
     return jsonify(rendered), 201
 
@@ -609,8 +567,7 @@ def create_tag():
 @require_scope("read")
 def get_tag(tag_id: int):
     """One tag with its counts."""
-    with domain_errors():
-        tag = items.get_tag(current_user().id, tag_id)
+    tag = items.get_tag(current_user().id, tag_id)
     return jsonify(_tag_with_counts(tag))
 
 
@@ -620,9 +577,8 @@ def get_tag(tag_id: int):
 @require_scopes(CONTENT_WRITE_SCOPES, every=True)
 def update_tag(tag_id: int):
     """Rename a tag or change its colour."""
-    with domain_errors():
-        items.get_tag(current_user().id, tag_id)  # 404 before any complaint about the body
-        tag = items.update_tag(current_user().id, tag_id, json_body(), now=now())
+    items.get_tag(current_user().id, tag_id)  # 404 before any complaint about the body
+    tag = items.update_tag(current_user().id, tag_id, json_body(), now=now())
     rendered = _rendered("tag", tag)
     return jsonify(rendered)
 
@@ -632,8 +588,7 @@ def update_tag(tag_id: int):
 @require_scopes(CONTENT_WRITE_SCOPES, every=True)
 def delete_tag(tag_id: int):
     """Delete a tag; the items that carried it stay."""
-    with domain_errors():
-        items.delete_tag(current_user().id, tag_id)
+    items.delete_tag(current_user().id, tag_id)
     return jsonify({"message": "The tag is deleted.", "id": tag_id, "type": "tag"})
 
 
@@ -643,11 +598,9 @@ def delete_tag(tag_id: int):
 def merge_tag(tag_id: int):
     """Merge this tag into another ({"into": id}): its items get the other tag, and this
     one is deleted."""
-    with domain_errors():
-        items.get_tag(current_user().id, tag_id)  # 404 before any complaint about the body
+    items.get_tag(current_user().id, tag_id)  # 404 before any complaint about the body
     data = json_body()
-    with domain_errors():
-        target = items.merge_tags(current_user().id, tag_id, data.get("into"), now=now())
+    target = items.merge_tags(current_user().id, tag_id, data.get("into"), now=now())
     rendered = _rendered("tag", target)
     return jsonify(rendered)
 
@@ -669,11 +622,10 @@ def list_trash():
     """
     user = current_user()
     max_age = retention_seconds(current_app.config)
-    with domain_errors():
-        limit, offset = items.parse_paging(request.args.to_dict(flat=False))
-        if max_age:
-            items.purge_expired(now(), max_age, user_id=user.id)
-        entries = items.list_trash(user.id)
+    limit, offset = items.parse_paging(request.args.to_dict(flat=False))
+    if max_age:
+        items.purge_expired(now(), max_age, user_id=user.id)
+    entries = items.list_trash(user.id)
     wanted = request.args.get("type")
     if wanted:
         entries = [e for e in entries if e.item_type == wanted]
@@ -697,10 +649,9 @@ def restore_item(item_type: str, item_id: int):
     An API key needs the write scope of the item's type (bookmark: bookmarks:write).
     """
     _trash_scope(item_type)
-    with domain_errors():
-        item = items.restore_from_trash(current_user().id, item_type, item_id, now=now(),
-                                        max_age=retention_seconds(current_app.config))
-        rendered = items.items_to_json(current_user().id, item_type, [item])[0]
+    item = items.restore_from_trash(current_user().id, item_type, item_id, now=now(),
+                                    max_age=retention_seconds(current_app.config))
+    rendered = items.items_to_json(current_user().id, item_type, [item])[0]
     return jsonify(rendered)
 
 
@@ -713,8 +664,7 @@ def purge_item(item_type: str, item_id: int):
     An API key needs the write scope of the item's type.
     """
     _trash_scope(item_type)
-    with domain_errors():
-        purged = items.purge(current_user().id, item_type, item_id)
+    purged = items.purge(current_user().id, item_type, item_id)
     return jsonify({"message": "Deleted for good.", "id": item_id, "type": item_type,
                     "purged": purged})
 

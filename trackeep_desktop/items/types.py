@@ -10,6 +10,7 @@ from typing import Any
 
 import peewee
 
+from trackeep_desktop import errors
 from trackeep_desktop.storage.db import database
 from trackeep_desktop.storage.models import Bookmark, File, FileShare, Note, Task
 
@@ -53,39 +54,47 @@ TAG_PALETTE = ("#3b82f6", "#10b981", "#f59e0b", "#ef4444", "#8b5cf6", "#ec4899",
 
 
 
-class ItemError(Exception):
-    """A request the items domain refuses; ``message`` is fit to show the user."""
+class ItemError(errors.DomainError):
+    """A request the items domain refuses; ``message`` is fit to show the user, ``reason``
+    (``invalid`` unless said) a short code."""
 
-    def __init__(self, message: str, field: str | None = None, reason: str = "invalid"):
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        self.reason = reason
+    reason = "invalid"
 
 
-class InvalidInput(ItemError):
+class InvalidInput(ItemError, errors.Invalid):
     """A field is missing, malformed or out of range; ``reason`` is a short code such as
     ``required``, ``invalid``, ``too_long``, ``out_of_range``, ``not_allowed`` or
     ``too_deep``."""
 
 
-class NotFound(ItemError):
+class NotFound(ItemError, errors.NotFound):
     """No such item for this user (other users' items are not found either)."""
 
+    reason = None
+
     def __init__(self, message: str = "not found"):
-        super().__init__(message, reason="not_found")
+        super().__init__(message)
 
 
-class Conflict(ItemError):
+class Conflict(ItemError, errors.Conflict):
     """The change clashes with the current state (a tag name taken, a parent in the trash)."""
 
 
-class DuplicateBookmark(ItemError):
-    """A live bookmark of this user already has this URL; ``existing`` is that bookmark."""
+class DuplicateBookmark(Conflict):
+    """A live bookmark of this user already has this URL; ``existing`` is that bookmark,
+    answered as ``duplicate`` (the bookmark as the API shows it)."""
 
     def __init__(self, existing: Bookmark):
         super().__init__("You already saved this URL.", "url", "duplicate")
         self.existing = existing
+
+    @property
+    def details(self) -> dict[str, Any]:
+        from trackeep_desktop.items import bookmark_to_json, tags_for
+
+        bookmark = self.existing
+        tags = tags_for(bookmark.user_id, "bookmark", [bookmark.id])[bookmark.id]
+        return {"duplicate": bookmark_to_json(bookmark, tags)}
 
 
 def write_transaction():

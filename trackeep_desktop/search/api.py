@@ -19,7 +19,6 @@ saved searches need ``account``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import time
@@ -77,24 +76,6 @@ def init_app(app: Flask, state) -> None:
 # --------------------------------------------------------------------------------- helpers
 
 
-@contextlib.contextmanager
-def search_errors():
-    """Answer the search domain's refusals: 400, 404, 409 or 503 with a message."""
-    try:
-        yield
-    except search.QuerySyntaxError as exc:
-        raise ApiError(400, exc.message, field=exc.field or "q", reason="invalid_query") from exc
-    except search.InvalidInput as exc:
-        extra = {"field": exc.field} if exc.field else {}
-        raise ApiError(400, exc.message, reason="invalid", **extra) from exc
-    except search.NotFound as exc:
-        raise ApiError(404, exc.message) from exc
-    except search.Conflict as exc:
-        raise ApiError(409, exc.message, field=exc.field, reason="duplicate") from exc
-    except search.SearchTimeout as exc:
-        raise ApiError(503, exc.message) from exc
-
-
 def run_search_json(text: Any, *, types: Any = None, limit: Any = search.DEFAULT_LIMIT,
                     offset: Any = 0, extra: search.ParsedQuery | None = None) -> str:
     """Search as the current user through the cache: the answer as JSON text, with ``took``
@@ -102,13 +83,12 @@ def run_search_json(text: Any, *, types: Any = None, limit: Any = search.DEFAULT
     fields)."""
     started = time.perf_counter()
     state = current_app.extensions["trackeep"]
-    with search_errors():
-        query = search.parse_query(text)
-        if extra is not None:
-            query = search.merge_queries(query, extra)
-        body, hit = search.cached_search_json(
-            state.capabilities.cache, current_user().id, query,
-            types=search.parse_types(types), limit=limit, offset=offset)
+    query = search.parse_query(text)
+    if extra is not None:
+        query = search.merge_queries(query, extra)
+    body, hit = search.cached_search_json(
+        state.capabilities.cache, current_user().id, query,
+        types=search.parse_types(types), limit=limit, offset=offset)
     took = time.perf_counter() - started
     metrics = current_app.extensions.get("trackeep_search")
     if metrics is not None:
@@ -252,13 +232,12 @@ def enhanced_search():
     text = body.get("query") or ""
     extra = _date_range(body.get("date_range"))
     tags = body.get("tags") or []
-    with search_errors():
-        try:
-            names = items.parse_tag_names(tags, "tags")
-        except items.InvalidInput as exc:
-            raise search.InvalidInput(exc.message, "tags") from exc
-        extra = search.merge_queries(extra, search.ParsedQuery(
-            tags=tuple(items.tag_key(n) for n in names)))
+    try:
+        names = items.parse_tag_names(tags, "tags")
+    except items.InvalidInput as exc:
+        raise search.InvalidInput(exc.message, "tags") from exc
+    extra = search.merge_queries(extra, search.ParsedQuery(
+        tags=tuple(items.tag_key(n) for n in names)))
     answer = run_search(text, types=body.get("content_type"),
                         limit=body.get("limit", search.DEFAULT_LIMIT),
                         offset=body.get("offset", 0), extra=extra)
@@ -289,8 +268,7 @@ def list_saved():
 @require_scope("account")
 def create_saved():
     """Save a search under a name."""
-    with search_errors():
-        saved = search.create_saved_search(current_user().id, json_body(), now=now())
+    saved = search.create_saved_search(current_user().id, json_body(), now=now())
     return jsonify(search.saved_search_to_json(saved)), 201
 
 
@@ -299,8 +277,7 @@ def create_saved():
 @require_scope("read")
 def get_saved(saved_id: int):
     """One saved search."""
-    with search_errors():
-        saved = search.get_saved_search(current_user().id, saved_id)
+    saved = search.get_saved_search(current_user().id, saved_id)
     return jsonify(search.saved_search_to_json(saved))
 
 
@@ -309,10 +286,9 @@ def get_saved(saved_id: int):
 @require_scope("account")
 def update_saved(saved_id: int):
     """Rename a saved search or change its query (``{name?, query?}``)."""
-    with search_errors():
-        search.get_saved_search(current_user().id, saved_id)  # 404 before reading the body
-        saved = search.update_saved_search(current_user().id, saved_id, json_body(),
-                                           now=now())
+    search.get_saved_search(current_user().id, saved_id)  # 404 before reading the body
+    saved = search.update_saved_search(current_user().id, saved_id, json_body(),
+                                       now=now())
     return jsonify(search.saved_search_to_json(saved))
 
 
@@ -321,8 +297,7 @@ def update_saved(saved_id: int):
 @require_scope("account")
 def delete_saved(saved_id: int):
     """Delete a saved search."""
-    with search_errors():
-        search.delete_saved_search(current_user().id, saved_id)
+    search.delete_saved_search(current_user().id, saved_id)
     return jsonify({"message": "The saved search is deleted.", "id": saved_id})
 
 
@@ -332,8 +307,7 @@ def delete_saved(saved_id: int):
 @require_scope("read")
 def run_saved(saved_id: int):
     """Run a saved search (the answer of ``GET /search``)."""
-    with search_errors():
-        saved = search.get_saved_search(current_user().id, saved_id)
+    saved = search.get_saved_search(current_user().id, saved_id)
     answer = run_search(saved.query, types=request.args.get("type"),
                         limit=_int_arg("limit", search.DEFAULT_LIMIT),
                         offset=_int_arg("offset", 0))

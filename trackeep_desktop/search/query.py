@@ -10,7 +10,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from trackeep_desktop import items
+from trackeep_desktop import errors, items
 from trackeep_desktop.accounts.users import iso_time
 
 log = logging.getLogger(__name__)
@@ -114,32 +114,34 @@ _FILTER = re.compile(r"([A-Za-z]+):")
 
 
 
-class SearchError(Exception):
+class SearchError(errors.DomainError):
     """A request the search domain refuses; ``message`` is fit to show the user."""
 
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.field = field
+
+class QuerySyntaxError(SearchError, errors.Invalid):
+    """The query cannot be understood (answered 400, field ``q``)."""
+
+    field = "q"
+    reason = "invalid_query"
 
 
-class QuerySyntaxError(SearchError):
-    """The query cannot be understood (answered 400)."""
-
-
-class InvalidInput(SearchError):
+class InvalidInput(SearchError, errors.Invalid):
     """A parameter or a saved search's field is malformed (answered 400)."""
 
+    reason = "invalid"
 
-class NotFound(SearchError):
+
+class NotFound(SearchError, errors.NotFound):
     """No such saved search for this user (answered 404)."""
 
 
-class Conflict(SearchError):
+class Conflict(SearchError, errors.Conflict):
     """A saved search of this name exists already (answered 409)."""
 
+    reason = "duplicate"
 
-class SearchTimeout(SearchError):
+
+class SearchTimeout(SearchError, errors.Unavailable):
     """The database took longer than :data:`STATEMENT_TIMEOUT_MS` (answered 503)."""
 
 

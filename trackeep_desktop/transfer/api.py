@@ -11,7 +11,6 @@ reload.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 
@@ -48,17 +47,6 @@ IMPORT_REPORT = openapi.schema("ImportReport", {"type": "object", "properties": 
     "invalid": {"type": "integer", "description": "bookmark files: links that are not "
                                                  "http(s), skipped"},
 }})
-
-
-@contextlib.contextmanager
-def transfer_errors():
-    """Answer the import's refusals: 400 for a bad file, 409 for a non-empty account."""
-    try:
-        yield
-    except (transfer.InvalidArchive, transfer.InvalidBookmarkFile) as exc:
-        raise ApiError(400, exc.message, field="file") from exc
-    except transfer.AccountNotEmpty as exc:
-        raise ApiError(409, exc.message) from exc
 
 
 def _progress(user_id: int) -> transfer.Progress:
@@ -110,9 +98,8 @@ def import_all():
     spool, _ = uploaded_spool("file")
     spool.close()
     user = current_user()
-    with transfer_errors():
-        report = transfer.import_archive(user.id, spool.path, store=blob_store(),
-                                         progress=_progress(user.id))
+    report = transfer.import_archive(user.id, spool.path, store=blob_store(),
+                                     progress=_progress(user.id))
     _finished(user.id, "archive", report)
     return jsonify(report.to_json()), 201
 
@@ -133,9 +120,8 @@ def import_bookmarks():
     spool, _ = uploaded_spool("file")
     spool.seek(0)
     user = current_user()
-    with transfer_errors():
-        report = transfer.import_bookmarks(user.id, spool, now=now(),
-                                           progress=_progress(user.id))
+    report = transfer.import_bookmarks(user.id, spool, now=now(),
+                                       progress=_progress(user.id))
     _finished(user.id, "bookmarks", report)
     return jsonify(report.to_json()), 201
 

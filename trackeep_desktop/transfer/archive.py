@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from trackeep_desktop import errors
 from trackeep_desktop.accounts.users import iso_time
 from trackeep_desktop.realtime import events
 from trackeep_desktop.storage.db import database, is_postgres
@@ -36,24 +37,25 @@ Progress = Callable[[str, int, int], None]
 
 
 
-class TransferError(Exception):
+class TransferError(errors.DomainError):
     """An import the domain refuses; ``message`` is fit to show the user."""
 
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+
+class InvalidArchive(TransferError, errors.Invalid):
+    """The upload is not a Trackeep export, or something in it is damaged or malformed
+    (answered 400, field ``file``)."""
+
+    field = "file"
 
 
-class InvalidArchive(TransferError):
-    """The upload is not a Trackeep export, or something in it is damaged or malformed."""
+class InvalidBookmarkFile(TransferError, errors.Invalid):
+    """The upload is not a Netscape bookmark file (answered 400, field ``file``)."""
+
+    field = "file"
 
 
-class InvalidBookmarkFile(TransferError):
-    """The upload is not a Netscape bookmark file."""
-
-
-class AccountNotEmpty(TransferError):
-    """A full import goes only into an account with no items, files or tags."""
+class AccountNotEmpty(TransferError, errors.Conflict):
+    """A full import goes only into an account with no items, files or tags (answered 409)."""
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:

@@ -29,6 +29,7 @@ from urllib.parse import urlencode
 from flask import Flask, Response, current_app, g, redirect, request
 
 from trackeep_desktop import accounts
+from trackeep_desktop.accounts import sessions
 from trackeep_desktop.capabilities.base import RateLimitResult
 from trackeep_desktop.capabilities.keys import short_hash
 from trackeep_desktop.clock import SystemClock
@@ -228,8 +229,8 @@ class Credentials:
 
 
 def _from_session(session_id: str, via: str) -> Credentials | None:
-    sessions = state().capabilities.sessions
-    session = sessions.get(session_id)
+    store = state().capabilities.sessions
+    session = store.get(session_id)
     if session is None:
         return None
     user = accounts.get_user(session["user_id"])
@@ -238,7 +239,7 @@ def _from_session(session_id: str, via: str) -> Credentials | None:
     current = now()
     if current - session.get("last_active", 0) >= TOUCH_INTERVAL:
         ip = client_ip()
-        touched = sessions.touch(session_id, {"ip": ip} if session.get("ip") != ip else None)
+        touched = store.touch(session_id, {"ip": ip} if session.get("ip") != ip else None)
         if touched is None:
             return None
         session = touched
@@ -401,19 +402,10 @@ def verify_login(user: User | None, password: str, totp_code: str | None = None)
 def start_session(user: User, *, remember: bool, kind: str) -> dict:
     """Create a server-side session for ``user`` from this request; returns it (its ``id``
     is the token)."""
-    config = current_app.config
-    ttl = config["SESSION_REMEMBER_TTL"] if remember else config["SESSION_TTL"]
-    data = {
-        "ip": client_ip(),
-        "user_agent": request.headers.get("User-Agent", "")[:256],
-        "csrf": secrets.token_urlsafe(32),
-        "remember": bool(remember),
-        "kind": kind,
-    }
-    session = state().capabilities.sessions.create(user.id, ttl, data)
-    accounts.record_login(user, now())
-    log.info("user %s signed in (%s session) from %s", user.username, kind, data["ip"])
-    return session
+    return sessions.start_session(
+        state().capabilities.sessions, user, now=now(),
+        ttl=sessions.session_ttl(current_app.config, remember), ip=client_ip(),
+        user_agent=request.headers.get("User-Agent", ""), remember=remember, kind=kind)
 
 
 def set_session_cookie(response: Response, session: dict) -> None:
@@ -428,80 +420,56 @@ def clear_session_cookie(response: Response) -> None:
                            secure=request_is_secure())
 
 
+def _current_session_id() -> str | None:
+    credentials = current_credentials()
+    return credentials.session["id"] if credentials and credentials.session else None
+
+
 def end_current_session() -> None:
     """Delete this request's session on the server (logout)."""
     credentials = current_credentials()
     g.pop("refresh_session_cookie", None)  # the response must not renew the ended session
     if credentials is not None and credentials.session is not None:
-        state().capabilities.sessions.delete(credentials.session["id"])
-        announce_sessions_ended([credentials.session["id"]])
+        caps = state().capabilities
+        sessions.end_session(caps.sessions, caps.pubsub, credentials.session["id"])
         log.info("user %s signed out", credentials.user.username)
 
 
 def end_user_sessions(user: User, keep_current: bool) -> int:
     """Delete every session of ``user`` (except this request's, if ``keep_current``)."""
-    keep = None
-    credentials = current_credentials()
-    if keep_current and credentials is not None and credentials.session is not None:
-        keep = credentials.session["id"]
-    return end_sessions(user.id, keep=keep)
+    return end_sessions(user.id, keep=_current_session_id() if keep_current else None)
 
 
 def end_sessions(user_id: int, keep: str | None = None) -> int:
     """Delete every session of a user but ``keep`` and announce them ended to every
-    instance; needs an application context, not a request (the CLI uses it too)."""
-    sessions = state().capabilities.sessions
-    ending = [s["id"] for s in sessions.list_for_user(user_id) if s["id"] != keep]
-    count = sessions.delete_for_user(user_id, keep=keep)
-    announce_sessions_ended(ending)
-    return count
+    instance (:func:`trackeep_desktop.accounts.sessions.end_sessions` with this app's
+    capabilities); needs an application context, not a request."""
+    caps = state().capabilities
+    return sessions.end_sessions(caps.sessions, caps.pubsub, user_id, keep=keep)
 
 
 #: The pub/sub channel on which ended sessions are announced to every instance.
-SESSIONS_ENDED_CHANNEL = "sessions:ended"
+SESSIONS_ENDED_CHANNEL = sessions.SESSIONS_ENDED_CHANNEL
+
+#: A session as Settings → Security lists it (see :mod:`trackeep_desktop.accounts.sessions`).
+session_to_json = sessions.session_to_json
 
 
 def announce_sessions_ended(session_ids: list[str]) -> None:
-    """Tell every instance these sessions ended, so their live sockets are closed too
-    (requests are refused by the shared session store already). Only handles travel."""
-    if session_ids:
-        state().capabilities.pubsub.publish(
-            SESSIONS_ENDED_CHANNEL, {"handles": [accounts.session_handle(i) for i in session_ids]})
-
-
-def session_to_json(session: dict, current_id: str | None) -> dict:
-    """A session as Settings → Security lists it; its id is never shown, only a handle."""
-    return {
-        "id": accounts.session_handle(session["id"]),
-        "device": accounts.describe_user_agent(session.get("user_agent", "")),
-        "userAgent": session.get("user_agent", ""),
-        "ip": session.get("ip", ""),
-        "kind": session.get("kind", "web"),
-        "remember": bool(session.get("remember")),
-        "createdAt": accounts.iso_time(session.get("created_at")),
-        "lastActive": accounts.iso_time(session.get("last_active")),
-        "current": session["id"] == current_id,
-    }
+    """Tell every instance these sessions ended, so their live sockets are closed too."""
+    sessions.announce_sessions_ended(state().capabilities.pubsub, session_ids)
 
 
 def list_sessions(user: User) -> list[dict]:
     """The user's live sessions as JSON, most recently active first."""
-    credentials = current_credentials()
-    current_id = credentials.session["id"] if credentials and credentials.session else None
-    return [session_to_json(s, current_id)
-            for s in state().capabilities.sessions.list_for_user(user.id)]
+    return sessions.list_sessions(state().capabilities.sessions, user.id,
+                                  _current_session_id())
 
 
 def revoke_session(user: User, handle: str) -> bool:
     """Delete the user's session with this handle; False if the user has none such."""
-    sessions = state().capabilities.sessions
-    for session in sessions.list_for_user(user.id):
-        if hmac.compare_digest(accounts.session_handle(session["id"]), str(handle)):
-            sessions.delete(session["id"])
-            announce_sessions_ended([session["id"]])
-            log.info("user %s revoked a session", user.username)
-            return True
-    return False
+    caps = state().capabilities
+    return sessions.revoke_session(caps.sessions, caps.pubsub, user, handle)
 
 
 # ------------------------------------------------------------------------------------- CSRF

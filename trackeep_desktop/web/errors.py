@@ -1,4 +1,14 @@
-"""One error handler: JSON ``{"error": ...}`` to API clients, an HTML page to browsers."""
+"""One error handler: JSON ``{"error": ...}`` to API clients, an HTML page to browsers.
+
+Every domain refusal is a :class:`trackeep_desktop.errors.DomainError`; one handler answers
+the whole family with the status of its kind and one body shape::
+
+    {"error": message, "field"?: name, "reason"?: code, **details}
+
+(``field`` and ``reason`` only when the domain gives them; ``details`` such as
+``limit_bytes`` or ``duplicate``). Views call the domain and let its refusals through; they
+raise :class:`ApiError` only for what they parse themselves, with the same body shape.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +17,7 @@ import logging
 from flask import Flask, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from trackeep_desktop.capabilities.fallback import CapabilityUnavailable
+from trackeep_desktop.errors import DomainError
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +62,11 @@ def init_error_handlers(app: Flask) -> None:
     def _api_error(exc: ApiError):
         return error_response(exc.status, exc.message, **exc.extra)
 
-    @app.errorhandler(CapabilityUnavailable)
-    def _unavailable(exc: CapabilityUnavailable):
-        return error_response(503, str(exc), headers={"Retry-After": "5"})
+    @app.errorhandler(DomainError)
+    def _domain_error(exc: DomainError):
+        body = exc.to_json()
+        message = body.pop("error")
+        return error_response(exc.status, message, headers=exc.headers or None, **body)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -34,15 +34,24 @@ _RULE_ARGUMENT = re.compile(r"<(?:(?P<converter>\w+)(?:\([^)]*\))?:)?(?P<name>\w
 _CONVERTER_TYPES = {"int": {"type": "integer"}, "float": {"type": "number"},
                     "uuid": {"type": "string", "format": "uuid"}}
 
+#: The one error body of every API (see :mod:`trackeep_desktop.errors`): ``error`` always,
+#: ``field`` and ``reason`` when the domain gives them, and the extra keys of some refusals.
 ERROR_SCHEMA = {
     "type": "object",
     "required": ["error"],
     "properties": {
         "error": {"type": "string", "description": "a message fit to show the user"},
         "field": {"type": "string", "description": "the input field at fault, if any"},
-        "reason": {"type": "string", "description": "a short code: required, invalid, "
-                   "too_long, out_of_range, not_allowed, duplicate, too_deep..."},
+        "reason": {"type": "string", "description": "a short code, if any: required, "
+                   "invalid, too_long, out_of_range, not_allowed, duplicate, too_deep, "
+                   "invalid_query..."},
+        "limit_bytes": {"type": "integer",
+                        "description": "413 on an upload: the upload limit in bytes"},
+        "duplicate": {"type": "object", "description": "409 on a bookmark: the bookmark "
+                      "already saved with this URL"},
+        "request_id": {"type": "string", "description": "500: the request's id, for the logs"},
     },
+    "additionalProperties": True,
 }
 
 
