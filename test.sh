@@ -13,6 +13,8 @@ apt_install redis-server postgresql xvfb imagemagick chromium chromium-driver "$
 ensure_venv "dev"
 echo "== ruff (style and imports)"
 .venv/bin/ruff check .
+echo "== mypy (types; the packages listed in pyproject's [tool.mypy])"
+.venv/bin/mypy
 echo "== eslint (static/js)"
 command -v npm >/dev/null 2>&1 || apt_install nodejs npm
 # node_modules/.package-lock.json is written by npm ci: reinstall only when it is missing or

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from trackeep_desktop.capabilities.base import (
@@ -28,6 +29,11 @@ from trackeep_desktop.capabilities.keys import Keyspace
 from trackeep_desktop.clock import SystemClock
 from trackeep_desktop.storage.db import ConfigurationError
 
+if TYPE_CHECKING:
+    import redis
+
+    from .fallback import RedisMonitor
+
 log = logging.getLogger(__name__)
 
 REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel")
@@ -44,8 +50,8 @@ class Capabilities:
     counters: Counters
     pubsub: PubSub
     keyspace: Keyspace
-    redis: object | None = None  # the shared redis.Redis client, when configured
-    monitor: object | None = None  # the RedisMonitor, when configured
+    redis: redis.Redis | None = None  # the shared client, when configured
+    monitor: RedisMonitor | None = None  # when configured
 
     @property
     def backend(self) -> str:
