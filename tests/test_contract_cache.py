@@ -312,7 +312,8 @@ def test_memory_cache_drops_expired_entries_when_read():
     cache.set("k", "v", ttl=1)
     clock.advance(2)
     assert cache.get("k") is None
-    assert len(cache) == 0 and cache.size_bytes == 0
+    assert len(cache) == 0
+    assert cache.size_bytes == 0
 
 
 def test_memory_cache_stays_bounded_under_concurrent_writes():
