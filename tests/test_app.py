@@ -33,8 +33,8 @@ def test_settings_load_in_order_defaults_file_environment_explicit(tmp_path):
     assert config["DATABASE_URL"] == f"sqlite:///{data.resolve() / 'trackeep.db'}"
 
 
-@pytest.mark.parametrize("name, value", [("PORT", "eighty"), ("PORT", "70000"),
-                                         ("REDIS_REQUIRED", "maybe"), ("LOG_LEVEL", "LOUD")])
+@pytest.mark.parametrize(("name", "value"), [("PORT", "eighty"), ("PORT", "70000"),
+                                             ("REDIS_REQUIRED", "maybe"), ("LOG_LEVEL", "LOUD")])
 def test_bad_setting_is_a_clear_configuration_error(tmp_path, name, value):
     env = {"TRACKEEP_DATA_DIR": str(tmp_path), f"TRACKEEP_{name}": value}
     with pytest.raises(ConfigurationError, match=name):

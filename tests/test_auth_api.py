@@ -376,7 +376,7 @@ def test_key_scopes_limit_what_it_can_do(actions, owner):
 
 
 def test_browser_extension_validate(actions, owner):
-    key, listing = actions.create_key(owner, ["read", "bookmarks:write", "files:write"])
+    key, _listing = actions.create_key(owner, ["read", "bookmarks:write", "files:write"])
     response = actions.api("GET", "/browser-extension/validate", key)
     assert response.status_code == 200
     body = response.get_json()

@@ -507,7 +507,7 @@ def test_forwarded_for_is_believed_from_trusted_proxies_only(make_app):
     assert attempt("203.0.113.99", remote_addr="192.0.2.9") == 429
 
 
-@pytest.mark.parametrize("remote, header, expected", [
+@pytest.mark.parametrize(("remote", "header", "expected"), [
     ("192.0.2.1", "203.0.113.9", "192.0.2.1"),  # untrusted peer: header ignored
     ("10.0.0.1", "203.0.113.9", "203.0.113.9"),
     ("10.0.0.1", "6.6.6.6, 203.0.113.9", "203.0.113.9"),  # left hops are the client's word

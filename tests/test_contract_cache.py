@@ -166,7 +166,7 @@ def test_keys_built_on_an_old_generation_are_no_longer_read(cache):
 def test_generation_keys_are_reserved(cache):
     for call in (lambda: cache.set("gen:x", 1, ttl=60), lambda: cache.get("gen:x"),
                  lambda: cache.delete("gen:x")):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="are reserved"):
             call()
 
 

@@ -60,7 +60,7 @@ def test_both_implementations_implement_the_interface():
     ("limit", "window", "cost"), [(0, 10, 1), (5, 0, 1), (5, -1, 1), (5, 10, 0), (5, 10, 6)]
 )
 def test_sliding_window_refuses_invalid_arguments(limiter, limit, window, cost):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^(limit|window|cost) must be"):
         limiter.hit_sliding("ip", limit, window, cost)
 
 
@@ -68,7 +68,7 @@ def test_sliding_window_refuses_invalid_arguments(limiter, limit, window, cost):
     ("capacity", "rate", "cost"), [(0, 1, 1), (5, 0, 1), (5, -1, 1), (5, 1, 0), (5, 1, 6)]
 )
 def test_token_bucket_refuses_invalid_arguments(limiter, capacity, rate, cost):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^(capacity|refill_per_second|cost) must be"):
         limiter.hit_bucket("ip", capacity, rate, cost)
 
 

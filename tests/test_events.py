@@ -50,7 +50,7 @@ def test_publish_change_sends_one_message_on_the_users_channel():
     assert events.user_of_channel("events:12") == 12
     assert events.user_of_channel("events:x") is None
     assert events.user_of_channel("messages:1") is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown change action 'exploded'"):
         events.publish_change(pubsub, 7, "note", "exploded", None)
 
 

@@ -678,7 +678,7 @@ def test_share_downloads_are_rate_limited_per_client(make_app):
 # ------------------------------------------------------------------------- domain rules
 
 
-@pytest.mark.parametrize("name, head, expected", [
+@pytest.mark.parametrize(("name", "head", "expected"), [
     ("photo.png", PNG, "image/png"),
     ("photo.txt", PNG, "image/png"),  # the bytes win
     ("photo.png", b"<html><script>x</script>", "text/html"),
@@ -701,7 +701,7 @@ def test_mime_type_comes_from_name_and_content(name, head, expected):
     assert files.detect_mime(name, head) == expected
 
 
-@pytest.mark.parametrize("raw, shown", [
+@pytest.mark.parametrize(("raw", "shown"), [
     ("report.pdf", "report.pdf"),
     ("C:\\Users\\me\\report.pdf", "report.pdf"),
     ("a/b/../c.txt", "c.txt"),

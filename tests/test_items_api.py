@@ -139,7 +139,7 @@ def test_the_extension_saves_with_a_bookmarks_write_key(api):
                            json={"url": "https://x.example"}).status_code == 403
 
 
-@pytest.mark.parametrize("given, expected", [
+@pytest.mark.parametrize(("given", "expected"), [
     ("https://example.com", "https://example.com/"),
     ("HTTP://EXAMPLE.com:80/A/b?X=1#frag", "http://example.com/A/b?X=1"),
     ("https://example.com:8443/x", "https://example.com:8443/x"),
@@ -154,7 +154,7 @@ def test_urls_are_normalized(given, expected):
     assert items.normalize_url(given) == expected
 
 
-@pytest.mark.parametrize("given, reason", [
+@pytest.mark.parametrize(("given", "reason"), [
     ("", "required"), ("   ", "required"), (None, "required"), (42, "required"),
     ("ftp://example.com/file", "not_allowed"), ("javascript:alert(1)", "not_allowed"),
     ("mailto:me@example.com", "not_allowed"), ("file:///etc/passwd", "not_allowed"),
@@ -198,7 +198,7 @@ def test_duplicate_urls_answer_409_with_the_saved_bookmark(api):
 # -------------------------------------------------------------------------------- validation
 
 
-@pytest.mark.parametrize("path, body, field, reason", [
+@pytest.mark.parametrize(("path", "body", "field", "reason"), [
     ("/bookmarks", {}, "url", "required"),
     ("/bookmarks", {"url": "ftp://example.com"}, "url", "not_allowed"),
     ("/bookmarks", {"url": "https://x.example", "is_favorite": "yes"}, "is_favorite",
@@ -622,8 +622,8 @@ def test_paging_headers_and_limits(api):
     assert first.status_code == 200
     assert [b["id"] for b in first.get_json()] == ids[::-1][:3]
     assert first.headers["X-Total-Count"] == "7"
-    links = dict((rel, url) for url, rel in re.findall(r'<([^>]+)>; rel="(\w+)"',
-                                                         first.headers["Link"]))
+    links = {rel: url for url, rel in re.findall(r'<([^>]+)>; rel="(\w+)"',
+                                                         first.headers["Link"])}
     assert set(links) == {"first", "next", "last"}
     assert "offset=3" in links["next"]
     assert "limit=3" in links["next"]

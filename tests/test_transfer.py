@@ -416,7 +416,7 @@ def test_import_progress_reaches_the_users_event_channel(app):
 
     subscription = pubsub.subscribe(events.channel_for(ann.id), collect)
     try:
-        body = "\n".join(lines + ["</DL>"]).encode()
+        body = "\n".join([*lines, "</DL>"]).encode()
         assert ann.upload("/bookmarks/import", body, "big.html").status_code == 201
         assert finished.wait(5)
     finally:
@@ -447,7 +447,7 @@ def test_bookmark_parser_tolerates_odd_but_real_markup():
 
 def test_cli_imports_a_bookmark_file_and_an_archive(make_app, tmp_path, database_url, capsys):
     app = make_app(**GENEROUS_LIMITS)
-    _, (ann, bob) = _setup(app, "ann", "bob")
+    _, (ann, _bob) = _setup(app, "ann", "bob")
     fill_account(ann)
     archive = tmp_path / "backup.zip"
     archive.write_bytes(ann.export())

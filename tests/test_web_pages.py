@@ -42,7 +42,7 @@ def csrf_meta(html: str) -> str:
     return match.group(1)
 
 
-@pytest.mark.parametrize("path,script", PAGES.items())
+@pytest.mark.parametrize(("path", "script"), PAGES.items())
 def test_each_page_answers_a_signed_in_user(browser, path, script):
     page = browser.get(path)
     assert page.status_code == 200
