@@ -32,7 +32,7 @@ class InstanceLock:
     def acquire(self) -> bool:
         """Take the lock; False when another process holds it."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+b")  # held open while locked
+        handle = open(self.path, "a+b")  # noqa: SIM115 (held open while locked)
         try:
             if os.name == "nt":
                 import msvcrt

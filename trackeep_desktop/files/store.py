@@ -3,6 +3,7 @@ spool and removed only when no file row refers to them; and the files domain's e
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -182,10 +183,8 @@ class Spool:
         if self._file is not None and not self._file.closed:
             self._file.close()
         self._discarded = True
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
-        except FileNotFoundError:
-            pass
 
 
 class BlobStore:

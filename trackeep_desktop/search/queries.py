@@ -410,7 +410,7 @@ def search(user_id: int, query: ParsedQuery | str, *, types: Iterable[str] = (),
     if types:
         wanted &= set(types)
     answer: dict[str, Any] = {"query": query.canonical(), "results": [], "total": 0,
-                              "facets": {t: 0 for t in INDEXED_TYPES}, "limit": limit,
+                              "facets": dict.fromkeys(INDEXED_TYPES, 0), "limit": limit,
                               "offset": offset, "approximate": False, "reason": None}
     if query.is_empty:
         answer["took_ms"] = _ms(started)

@@ -85,7 +85,7 @@ def is_postgres(db: peewee.Database | None = None) -> bool:
 def checkpoint(db: peewee.Database | None = None) -> None:
     """Fold the SQLite write-ahead log into the main file (a clean shutdown does this)."""
     db = db or database.obj
-    if isinstance(db, peewee.SqliteDatabase) and not db.database == ":memory:":
+    if isinstance(db, peewee.SqliteDatabase) and db.database != ":memory:":
         db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 

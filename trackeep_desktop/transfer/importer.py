@@ -103,9 +103,9 @@ def _check_rows(section: Section, raw: Any) -> list[_Row]:
                 value = _check_column(field, entry[key], f"{where}.{key}")
             values[key] = value
         tags = entry.get("tags", [])
-        if section.item_type is not None:
-            if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-                raise _fail(f"{where}.tags", "must be a list of tag names")
+        if section.item_type is not None and not (
+                isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
+            raise _fail(f"{where}.tags", "must be a list of tag names")
         rows.append(_Row(old_id, values, tags if section.item_type else []))
     return rows
 
