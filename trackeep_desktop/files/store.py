@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
+import peewee
+
 from trackeep_desktop.storage.db import database, is_postgres
 from trackeep_desktop.storage.models import File
 
@@ -46,8 +48,9 @@ TEMP_GRACE_SECONDS = 60
 
 
 #: Sort orders of :func:`list_files` (``-`` for descending).
-SORT_FIELDS = {"created_at": File.created_at, "updated_at": File.updated_at,
-               "name": File.name, "size": File.size}
+SORT_FIELDS: dict[str, peewee.Field] = {
+    "created_at": File.created_at, "updated_at": File.updated_at, "name": File.name,
+    "size": File.size}
 
 
 BLOB_LOCK_ID = 7_146_251_004  # the PostgreSQL advisory lock that serializes blob changes
@@ -107,7 +110,7 @@ class Spool:
         self.head = b""
         self._hash = hashlib.sha256()
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-        self._file: IO[bytes] | None = os.fdopen(fd, "w+b")
+        self._file: IO[bytes] = os.fdopen(fd, "w+b")
         self._discarded = False
 
     @property
@@ -168,19 +171,19 @@ class Spool:
     @property
     def closed(self) -> bool:
         """True once :meth:`close` or :meth:`discard` ran."""
-        return self._file is None or self._file.closed
+        return self._file.closed
 
     def close(self) -> None:
         """Flush to disk and close the handle (the temporary file stays until moved or
         discarded)."""
-        if self._file is not None and not self._file.closed:
+        if not self._file.closed:
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
 
     def discard(self) -> None:
         """Close and delete the temporary file (safe to call twice)."""
-        if self._file is not None and not self._file.closed:
+        if not self._file.closed:
             self._file.close()
         self._discarded = True
         with contextlib.suppress(FileNotFoundError):

@@ -39,7 +39,8 @@ def dashboard_stats(user_id: int, *, recent: int = 10) -> dict:
     by_status = dict.fromkeys(TASK_STATUSES, 0)
     for row in live_tasks.select(Task.status, peewee.fn.COUNT(Task.id).alias("n")) \
             .group_by(Task.status).dicts():
-        by_status[row["status"]] = row["n"]
+        # peewee's stubs type these rows as models, not dicts
+        by_status[row["status"]] = row["n"]  # type: ignore[index]
     return {
         "totalBookmarks": counts.get("bookmark", 0),
         "totalTasks": counts.get("task", 0),

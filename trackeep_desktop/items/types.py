@@ -115,7 +115,11 @@ class ItemType:
     """How the trash, tag counts and dashboard handle one item type."""
 
     name: str
-    model: type[peewee.Model]
+    # Any peewee model with ``id``, ``user``, ``created_at``, ``updated_at`` and
+    # ``deleted_at`` (the registry is open: files register theirs). peewee's types cannot
+    # say "a model with these fields", so this is Any rather than type[peewee.Model], on
+    # which every one of those would be an error.
+    model: Any
     title: Callable[[Any], str]
     to_json: Callable[[Any, list], dict] | None = None
     on_purge: Callable[[Any], None] | None = None

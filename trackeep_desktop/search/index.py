@@ -210,8 +210,10 @@ def on_item_change(op: str, item_type: str, item: Any, user_id: int) -> None:
 
 items.change_hooks.append(on_item_change)
 
-_MODELS: dict[str, type[peewee.Model]] = {"bookmark": Bookmark, "task": Task, "note": Note,
-                                          "file": File}
+IndexedModel = Bookmark | Task | Note | File
+
+_MODELS: dict[str, type[IndexedModel]] = {
+    "bookmark": Bookmark, "task": Task, "note": Note, "file": File}
 
 
 def rebuild_index(*, store=None, batch: int = 1000,
@@ -227,8 +229,8 @@ def rebuild_index(*, store=None, batch: int = 1000,
         for item_type, model in _MODELS.items():
             last = 0
             while True:
-                rows = list(model.select().where(model.id > last).order_by(model.id)
-                            .limit(batch))
+                rows: list[IndexedModel] = list(
+                    model.select().where(model.id > last).order_by(model.id).limit(batch))
                 if not rows:
                     break
                 tags = _tags_by_item(item_type, [r.id for r in rows])

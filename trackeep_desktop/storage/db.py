@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlparse
 
 import peewee
@@ -37,7 +38,7 @@ def open_database(url: str) -> peewee.Database:
     (``postgres://`` too); query parameters are passed to the driver.
     """
     parsed = urlparse(url)
-    params = dict(parse_qsl(parsed.query))
+    params: dict[str, Any] = dict(parse_qsl(parsed.query))  # for the driver, as given
     if parsed.scheme == "sqlite":
         path = parsed.path[1:] if parsed.path.startswith("/") else parsed.path
         if not path:
