@@ -13,6 +13,17 @@ apt_install redis-server postgresql xvfb imagemagick chromium chromium-driver "$
 ensure_venv "dev"
 echo "== ruff (style and imports)"
 .venv/bin/ruff check .
+echo "== mypy (types; the packages listed in pyproject's [tool.mypy])"
+.venv/bin/mypy
+echo "== eslint (static/js)"
+command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+# node_modules/.package-lock.json is written by npm ci: reinstall only when it is missing or
+# older than package-lock.json, so a second run spends no time here.
+npm_stamp=node_modules/.package-lock.json
+if [ ! -e "$npm_stamp" ] || [ package-lock.json -nt "$npm_stamp" ]; then
+  npm ci --silent --no-audit --no-fund
+fi
+npx --no eslint static/js
 echo "== test suite on SQLite"
 .venv/bin/python -m pytest "$@"
 echo "== test suite on PostgreSQL (the window and the frozen binary run once, above)"

@@ -8,6 +8,7 @@ service test would hide a broken build.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -215,10 +216,8 @@ class PostgresServer:
         return self
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError, FileNotFoundError):
             self._run(_pg_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
-        except (subprocess.CalledProcessError, FileNotFoundError):
-            pass
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

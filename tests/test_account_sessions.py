@@ -39,8 +39,10 @@ def test_a_started_session_carries_the_request_details_and_the_ttl(lifecycle):
     store, _, _, owner, _, start = lifecycle
     remembered = start(owner, remember=True, agent="x" * 300)
     assert remembered["ttl"] == SETTINGS["SESSION_REMEMBER_TTL"]
-    assert remembered["ip"] == "192.0.2.7" and len(remembered["user_agent"]) == 256
-    assert remembered["remember"] is True and len(remembered["csrf"]) >= 32
+    assert remembered["ip"] == "192.0.2.7"
+    assert len(remembered["user_agent"]) == 256
+    assert remembered["remember"] is True
+    assert len(remembered["csrf"]) >= 32
     assert start(owner)["ttl"] == SETTINGS["SESSION_TTL"]
     assert store.get(remembered["id"])["user_id"] == owner.id
     assert accounts.get_user(owner.id).last_login_at is not None
@@ -62,7 +64,8 @@ def test_revoking_by_handle_ends_only_that_session_and_announces_it(lifecycle):
     mine, theirs = start(owner), start(ann)
     handle = accounts.session_handle(theirs["id"])
     assert sessions.revoke_session(store, pubsub, owner, handle) is False  # not the owner's
-    assert store.get(theirs["id"]) is not None and ended == []
+    assert store.get(theirs["id"]) is not None
+    assert ended == []
     assert sessions.revoke_session(store, pubsub, owner,
                                    accounts.session_handle(mine["id"])) is True
     assert store.get(mine["id"]) is None
@@ -73,7 +76,8 @@ def test_ending_a_users_sessions_keeps_the_one_asked_and_announces_the_rest(life
     store, pubsub, ended, owner, ann, start = lifecycle
     keep, other, elsewhere = start(owner), start(owner), start(ann)
     assert sessions.end_sessions(store, pubsub, owner.id, keep=keep["id"]) == 1
-    assert store.get(keep["id"]) is not None and store.get(other["id"]) is None
+    assert store.get(keep["id"]) is not None
+    assert store.get(other["id"]) is None
     assert store.get(elsewhere["id"]) is not None
     assert ended == [[accounts.session_handle(other["id"])]]
     assert sessions.end_sessions(store, pubsub, owner.id) == 1

@@ -33,8 +33,8 @@ def test_settings_load_in_order_defaults_file_environment_explicit(tmp_path):
     assert config["DATABASE_URL"] == f"sqlite:///{data.resolve() / 'trackeep.db'}"
 
 
-@pytest.mark.parametrize("name, value", [("PORT", "eighty"), ("PORT", "70000"),
-                                         ("REDIS_REQUIRED", "maybe"), ("LOG_LEVEL", "LOUD")])
+@pytest.mark.parametrize(("name", "value"), [("PORT", "eighty"), ("PORT", "70000"),
+                                             ("REDIS_REQUIRED", "maybe"), ("LOG_LEVEL", "LOUD")])
 def test_bad_setting_is_a_clear_configuration_error(tmp_path, name, value):
     env = {"TRACKEEP_DATA_DIR": str(tmp_path), f"TRACKEEP_{name}": value}
     with pytest.raises(ConfigurationError, match=name):
@@ -51,7 +51,8 @@ def test_unsupported_database_and_redis_urls_are_refused(make_app):
 def test_secret_key_is_generated_once_and_kept_private(make_app, tmp_path):
     first = make_app().config["SECRET_KEY"]
     second = make_app().config["SECRET_KEY"]
-    assert first == second and len(first) >= 64
+    assert first == second
+    assert len(first) >= 64
     key_file = tmp_path / "data" / "secret_key"
     assert key_file.stat().st_mode & 0o077 == 0
 
@@ -85,7 +86,8 @@ def test_health_with_redis_reports_redis_backends(make_app, redis_url, key_prefi
     app = make_app(REDIS_URL=redis_url, KEY_PREFIX=key_prefix)
     body = app.test_client().get("/health").get_json()
     assert body["status"] == "ok"
-    assert body["redis"]["state"] == "ok" and body["redis"]["latency_ms"] > 0
+    assert body["redis"]["state"] == "ok"
+    assert body["redis"]["latency_ms"] > 0
     assert {c["backend"] for c in body["capabilities"].values()} == {"redis"}
 
 
@@ -157,7 +159,8 @@ def test_json_logs_carry_the_request_id(make_app, capfd):
     lines = [json.loads(line) for line in capfd.readouterr().err.splitlines()
              if line.startswith("{")]
     entry = next(e for e in lines if e["message"] == "hello from a view")
-    assert entry["request_id"] == "log-1" and entry["level"] == "INFO"
+    assert entry["request_id"] == "log-1"
+    assert entry["level"] == "INFO"
 
 
 def test_index_page_renders(client):
@@ -170,7 +173,8 @@ def test_index_page_renders(client):
     response = client.get("/")
     assert response.status_code == 200
     page = response.get_data(as_text=True)
-    assert "Trackeep" in page and "sessions: memory (ok)" in page
+    assert "Trackeep" in page
+    assert "sessions: memory (ok)" in page
 
 
 def _trackeep(*args, env_extra=None, tmp_path):
@@ -187,7 +191,8 @@ def test_cli_db_status_and_upgrade(tmp_path, database_url):
     upgraded = _trackeep("db", "upgrade", env_extra=env, tmp_path=tmp_path)
     assert "applied: m0001_foundation" in upgraded.stdout
     after = _trackeep("db", "status", env_extra=env, tmp_path=tmp_path)
-    assert "applied  m0001_foundation" in after.stdout and "0 pending" in after.stdout
+    assert "applied  m0001_foundation" in after.stdout
+    assert "0 pending" in after.stdout
     again = _trackeep("db", "upgrade", env_extra=env, tmp_path=tmp_path)
     assert "up to date" in again.stdout
 
@@ -197,7 +202,8 @@ def test_cli_reports_configuration_errors_without_a_traceback(tmp_path):
                                                   "TRACKEEP_DATA_DIR": str(tmp_path)},
                        tmp_path=tmp_path)
     assert result.returncode == 2
-    assert "configuration error" in result.stderr and "Traceback" not in result.stderr
+    assert "configuration error" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_request_bodies_are_bounded_outside_upload_views(client):

@@ -43,8 +43,10 @@ def test_first_run_register_creates_the_owner_as_admin(any_app):
                                                                    "count": 0}
     token, user = actions.register_owner()
     assert set(user) == USER_KEYS
-    assert user["role"] == "admin" and user["username"] == "owner"
-    assert user["fullName"] == "Olive Owner" and user["totpEnabled"] is False
+    assert user["role"] == "admin"
+    assert user["username"] == "owner"
+    assert user["fullName"] == "Olive Owner"
+    assert user["totpEnabled"] is False
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", user["createdAt"])
     assert actions.api("GET", "/auth/me", token).get_json() == {"user": user}
     assert actions.api("GET", "/auth/check-users").get_json() == {"hasUsers": True, "count": 1}
@@ -94,11 +96,13 @@ def test_open_registration_creates_plain_users(make_app):
         "fullName": "Ann"})
     assert response.status_code == 201
     body = response.get_json()
-    assert body["user"]["role"] == "user" and body["user"]["email"] == "ann@example.com"
+    assert body["user"]["role"] == "user"
+    assert body["user"]["email"] == "ann@example.com"
     assert actions.api("GET", "/auth/me", body["token"]).status_code == 200
     taken = actions.api("POST", "/auth/register", json={
         "email": "ann@example.com", "username": "ann2", "password": PASSWORD})
-    assert taken.status_code == 409 and taken.get_json()["field"] == "email"
+    assert taken.status_code == 409
+    assert taken.get_json()["field"] == "email"
 
 
 def test_short_password_gets_a_clear_message(any_app):
@@ -112,7 +116,8 @@ def test_short_password_gets_a_clear_message(any_app):
 def test_passwords_are_stored_as_argon2id_hashes(any_app):
     AuthActions(any_app).register_owner()
     stored = User.get(User.username == "owner").password_hash
-    assert stored.startswith("$argon2id$") and OWNER["password"] not in stored
+    assert stored.startswith("$argon2id$")
+    assert OWNER["password"] not in stored
 
 
 # ----------------------------------------------------------------------------------- login
@@ -155,9 +160,11 @@ def test_profile_update(actions, owner):
     assert (user["fullName"], user["email"], user["theme"], user["timezone"]) == (
         "Olive O.", "olive@example.com", "dark", "Europe/Prague")
     bad_theme = actions.api("PATCH", "/auth/profile", owner, json={"theme": "purple"})
-    assert bad_theme.status_code == 400 and bad_theme.get_json()["field"] == "theme"
+    assert bad_theme.status_code == 400
+    assert bad_theme.get_json()["field"] == "theme"
     bad_zone = actions.api("PATCH", "/auth/profile", owner, json={"timezone": "Mars/Base"})
-    assert bad_zone.status_code == 400 and "time zone" in bad_zone.get_json()["error"]
+    assert bad_zone.status_code == 400
+    assert "time zone" in bad_zone.get_json()["error"]
     actions.create_user(owner, "ann")
     taken = actions.api("PATCH", "/auth/profile", owner, json={"email": "ann@example.com"})
     assert taken.status_code == 409
@@ -171,10 +178,12 @@ def test_password_change_needs_the_current_one_and_ends_other_sessions(actions, 
     assert wrong.get_json()["error"] == "The current password is incorrect."
     short = actions.api("PUT", "/auth/password", owner, json={
         "currentPassword": OWNER["password"], "newPassword": "tiny"})
-    assert short.status_code == 400 and "at least 8" in short.get_json()["error"]
+    assert short.status_code == 400
+    assert "at least 8" in short.get_json()["error"]
     changed = actions.api("PUT", "/auth/password", owner, json={
         "currentPassword": OWNER["password"], "newPassword": "brand-new-pass"})
-    assert changed.status_code == 200 and changed.get_json()["sessionsEnded"] == 1
+    assert changed.status_code == 200
+    assert changed.get_json()["sessionsEnded"] == 1
     assert actions.api("GET", "/auth/me", owner).status_code == 200
     assert actions.api("GET", "/auth/me", other).status_code == 401
     assert actions.login("owner", OWNER["password"]).status_code == 401
@@ -186,7 +195,8 @@ def test_password_change_needs_the_current_one_and_ends_other_sessions(actions, 
 
 def test_admin_creates_disables_resets_and_promotes_users(actions, owner):
     ann = actions.create_user(owner, "ann")
-    assert ann["role"] == "user" and ann["isActive"] is True
+    assert ann["role"] == "user"
+    assert ann["isActive"] is True
     listed = actions.api("GET", "/admin/users", owner).get_json()["users"]
     assert [u["username"] for u in listed] == ["owner", "ann"]
     ann_token = actions.token("ann")
@@ -197,7 +207,8 @@ def test_admin_creates_disables_resets_and_promotes_users(actions, owner):
     assert disabled.get_json()["user"]["isActive"] is False
     assert actions.api("GET", "/auth/me", ann_token).status_code == 401
     refused = actions.login("ann", PASSWORD)
-    assert refused.status_code == 403 and "disabled" in refused.get_json()["error"]
+    assert refused.status_code == 403
+    assert "disabled" in refused.get_json()["error"]
     actions.api("PATCH", f"/admin/users/{ann['id']}", owner, json={"isActive": True})
     ann_token = actions.token("ann")
 
@@ -219,7 +230,8 @@ def test_admin_creates_disables_resets_and_promotes_users(actions, owner):
 def test_the_last_admin_cannot_be_removed(actions, owner):
     me = actions.api("GET", "/auth/me", owner).get_json()["user"]
     demote = actions.api("PUT", f"/admin/users/{me['id']}/role", owner, json={"role": "user"})
-    assert demote.status_code == 403 and "last admin" in demote.get_json()["error"]
+    assert demote.status_code == 403
+    assert "last admin" in demote.get_json()["error"]
     assert actions.api("PATCH", f"/admin/users/{me['id']}", owner,
                        json={"isActive": False}).status_code == 403
     ann = actions.create_user(owner, "ann", role="admin")
@@ -292,16 +304,23 @@ def test_last_active_is_written_at_most_once_a_minute(clocked, actions, owner):
 
 def test_api_keys_are_shown_once_stored_hashed_and_revocable(actions, owner):
     key, listing = actions.create_key(owner, ["read", "bookmarks:write"], name="script")
-    assert key.startswith("tk_") and len(key) > 40
-    assert listing["prefix"] == key[:11] and listing["scopes"] == ["read", "bookmarks:write"]
-    assert listing["lastUsedAt"] is None and listing["expiresAt"] is None
+    assert key.startswith("tk_")
+    assert len(key) > 40
+    assert listing["prefix"] == key[:11]
+    assert listing["scopes"] == ["read", "bookmarks:write"]
+    assert listing["lastUsedAt"] is None
+    assert listing["expiresAt"] is None
     stored = ApiKey.get(ApiKey.id == listing["id"])
-    assert stored.key_hash == accounts.sha256_hex(key) and key not in stored.key_hash
+    assert stored.key_hash == accounts.sha256_hex(key)
+    assert key not in stored.key_hash
 
     me = actions.api("GET", "/auth/me", key)
-    assert me.status_code == 200 and me.get_json()["user"]["username"] == "owner"
+    assert me.status_code == 200
+    assert me.get_json()["user"]["username"] == "owner"
     keys = actions.api("GET", "/api-keys", owner).get_json()["api_keys"]
-    assert len(keys) == 1 and key not in str(keys) and keys[0]["lastUsedAt"] is not None
+    assert len(keys) == 1
+    assert key not in str(keys)
+    assert keys[0]["lastUsedAt"] is not None
 
     assert actions.api("DELETE", f"/api-keys/{listing['id']}", owner).status_code == 204
     assert actions.api("GET", "/auth/me", key).status_code == 401
@@ -310,9 +329,11 @@ def test_api_keys_are_shown_once_stored_hashed_and_revocable(actions, owner):
 
 def test_api_key_validation_errors(actions, owner):
     no_name = actions.api("POST", "/api-keys", owner, json={"scopes": ["read"]})
-    assert no_name.status_code == 400 and no_name.get_json()["field"] == "name"
+    assert no_name.status_code == 400
+    assert no_name.get_json()["field"] == "name"
     bad_scope = actions.api("POST", "/api-keys", owner, json={"name": "x", "scopes": ["root"]})
-    assert bad_scope.status_code == 400 and "Unknown scope" in bad_scope.get_json()["error"]
+    assert bad_scope.status_code == 400
+    assert "Unknown scope" in bad_scope.get_json()["error"]
     past = actions.api("POST", "/api-keys", owner, json={
         "name": "x", "scopes": ["read"], "expires_at": "2001-01-01T00:00:00Z"})
     assert past.status_code == 400
@@ -345,7 +366,8 @@ def test_key_scopes_limit_what_it_can_do(actions, owner):
                        json={"name": "x", "scopes": ["read"]}).status_code == 403
     writer, _ = actions.create_key(owner, ["bookmarks:write"])
     denied = actions.api("GET", "/sessions", writer)
-    assert denied.status_code == 403 and "scope" in denied.get_json()["error"]
+    assert denied.status_code == 403
+    assert "scope" in denied.get_json()["error"]
     manager, _ = actions.create_key(owner, ["account"])
     assert actions.api("POST", "/api-keys", manager,
                        json={"name": "y", "scopes": ["account"]}).status_code == 201
@@ -354,11 +376,12 @@ def test_key_scopes_limit_what_it_can_do(actions, owner):
 
 
 def test_browser_extension_validate(actions, owner):
-    key, listing = actions.create_key(owner, ["read", "bookmarks:write", "files:write"])
+    key, _listing = actions.create_key(owner, ["read", "bookmarks:write", "files:write"])
     response = actions.api("GET", "/browser-extension/validate", key)
     assert response.status_code == 200
     body = response.get_json()
-    assert body["valid"] is True and body["username"] == "owner"
+    assert body["valid"] is True
+    assert body["username"] == "owner"
     assert body["user_id"] == actions.api("GET", "/auth/me", owner).get_json()["user"]["id"]
     assert body["permissions"] == ["read", "bookmarks:write", "files:write"]
     assert actions.api("GET", "/browser-extension/validate").status_code == 401
@@ -376,7 +399,8 @@ def test_pairing_code_is_exchanged_once_for_a_scoped_key(actions, owner):
                                                      "device_name": "Firefox at work"})
     assert paired.status_code == 201
     body = paired.get_json()
-    assert body["token"].startswith("tk_") and body["user"]["username"] == "owner"
+    assert body["token"].startswith("tk_")
+    assert body["user"]["username"] == "owner"
     assert body["api_key"]["name"] == "Firefox at work"
     assert body["api_key"]["scopes"] == ["read", "bookmarks:write", "files:write"]
     check = actions.api("GET", "/browser-extension/validate", body["token"]).get_json()
@@ -399,7 +423,8 @@ def test_pairing_is_rate_limited(make_app):
     for _ in range(5):
         assert actions.api("POST", "/auth/pair", json={"code": "AAAA-AAAA"}).status_code == 401
     limited = actions.api("POST", "/auth/pair", json={"code": "AAAA-AAAA"})
-    assert limited.status_code == 429 and "Retry-After" in limited.headers
+    assert limited.status_code == 429
+    assert "Retry-After" in limited.headers
 
 
 # ------------------------------------------------------------------------------- two-factor
@@ -436,7 +461,8 @@ def test_totp_enrolment_needs_the_password_and_a_first_code(clocked, actions, ow
     assert len(codes) == len(set(codes)) == 10
     assert all(re.fullmatch(r"[a-z2-9]{5}-[a-z2-9]{5}", c) for c in codes)
     stored = [b.code_hash for b in BackupCode.select()]
-    assert len(stored) == 10 and not set(codes) & set(stored)
+    assert len(stored) == 10
+    assert not set(codes) & set(stored)
     assert actions.api("GET", "/auth/me", owner).get_json()["user"]["totpEnabled"] is True
 
 
@@ -454,11 +480,14 @@ def test_login_with_totp_requires_a_code_and_backup_codes_work_once(clocked, act
     secret, backup_codes = enable_totp(actions, clocked, owner)
     without = actions.login("owner", OWNER["password"])
     assert without.status_code == 401
-    assert without.get_json()["requires_totp"] is True and "token" not in without.get_json()
+    assert without.get_json()["requires_totp"] is True
+    assert "token" not in without.get_json()
     wrong = actions.login("owner", OWNER["password"], totp_code="123456")
-    assert wrong.status_code == 401 and wrong.get_json()["requires_totp"] is True
+    assert wrong.status_code == 401
+    assert wrong.get_json()["requires_totp"] is True
     bad_password = actions.login("owner", "nope", totp_code=totp_code(clocked, secret))
-    assert bad_password.status_code == 401 and "requires_totp" not in bad_password.get_json()
+    assert bad_password.status_code == 401
+    assert "requires_totp" not in bad_password.get_json()
 
     clocked.advance(30)  # the enrolment used this time step's code
     code = totp_code(clocked, secret)
@@ -481,7 +510,8 @@ def test_backup_codes_can_be_regenerated(clocked, actions, owner):
     fresh = actions.api("POST", "/auth/2fa/backup-codes/regenerate", owner,
                         json={"code": totp_code(clocked, secret)})
     new_codes = fresh.get_json()["backup_codes"]
-    assert len(new_codes) == 10 and not set(new_codes) & set(old_codes)
+    assert len(new_codes) == 10
+    assert not set(new_codes) & set(old_codes)
     assert actions.login("owner", OWNER["password"], totp_code=old_codes[0]).status_code == 401
     assert actions.login("owner", OWNER["password"], totp_code=new_codes[0]).status_code == 200
 
@@ -525,18 +555,21 @@ def test_cli_resets_a_forgotten_password_and_ends_the_sessions(make_app, databas
     monkeypatch.setattr("getpass.getpass", lambda prompt: next(typed))
     assert cli.main(["user", "reset-password", "owner", *common]) == 1
     assert "differ" in capsys.readouterr().err
-    assert reset("nobody") == 1 and "no account" in capsys.readouterr().err
+    assert reset("nobody") == 1
+    assert "no account" in capsys.readouterr().err
     assert reset("owner", password="short") == 1
     assert "Nothing was changed" in capsys.readouterr().err
     assert reset("owner@example.com", "--disable-2fa") == 0
     out = capsys.readouterr().out
-    assert "1 session(s) ended" in out and "two-factor authentication is off" in out
+    assert "1 session(s) ended" in out
+    assert "two-factor authentication is off" in out
 
     again = AuthActions(make_app(**GENEROUS_LIMITS))  # sessions as stored, after the reset
     assert again.api("GET", "/auth/me", old_token).status_code == 401
     assert again.login("owner", OWNER["password"]).status_code == 401
     new = again.login("owner", "a-new-secret-42")  # no second factor asked any more
-    assert new.status_code == 200 and new.get_json()["user"]["totpEnabled"] is False
+    assert new.status_code == 200
+    assert new.get_json()["user"]["totpEnabled"] is False
 
 
 def test_cli_password_reset_builds_no_flask_app(make_app, database_url, monkeypatch, capsys):
@@ -592,7 +625,8 @@ def test_cli_password_reset_on_redis_signs_out_the_running_instance(
                      app.config["DATA_DIR"], "--database-url", database_url,
                      "--log-level", "WARNING"]) == 0
     out = capsys.readouterr().out
-    assert "1 session(s) ended" in out and "keeps those sessions" not in out
+    assert "1 session(s) ended" in out
+    assert "keeps those sessions" not in out
     assert arrived.wait(5), "the running instance heard nothing of the ended session"
     assert announced == [accounts.session_handle(old_token)]
     assert actions.api("GET", "/auth/me", old_token).status_code == 401  # same instance

@@ -284,13 +284,15 @@ def test_cookie_authenticated_posts_need_the_csrf_token(any_app):
     token = csrf_from(page)
 
     missing = browser.post("/settings/profile", data={"full_name": "Hacked"})
-    assert missing.status_code == 403 and "CSRF" in missing.get_data(as_text=True)
+    assert missing.status_code == 403
+    assert "CSRF" in missing.get_data(as_text=True)
     wrong = browser.post("/settings/profile", data={"full_name": "Hacked", "csrf_token": "x"})
     assert wrong.status_code == 403
     assert User.get(User.username == "owner").full_name == OWNER["fullName"]
 
     api_missing = browser.post("/api/v1/api-keys", json={"name": "k", "scopes": ["*"]})
-    assert api_missing.status_code == 403 and api_missing.is_json
+    assert api_missing.status_code == 403
+    assert api_missing.is_json
     api_ok = browser.post("/api/v1/api-keys", json={"name": "k", "scopes": ["*"]},
                           headers={"X-CSRF-Token": token})
     assert api_ok.status_code == 201
@@ -505,7 +507,7 @@ def test_forwarded_for_is_believed_from_trusted_proxies_only(make_app):
     assert attempt("203.0.113.99", remote_addr="192.0.2.9") == 429
 
 
-@pytest.mark.parametrize("remote, header, expected", [
+@pytest.mark.parametrize(("remote", "header", "expected"), [
     ("192.0.2.1", "203.0.113.9", "192.0.2.1"),  # untrusted peer: header ignored
     ("10.0.0.1", "203.0.113.9", "203.0.113.9"),
     ("10.0.0.1", "6.6.6.6, 203.0.113.9", "203.0.113.9"),  # left hops are the client's word
@@ -543,7 +545,8 @@ def test_general_api_limit_with_headers(make_app):
         remaining.append(response.headers["X-RateLimit-Remaining"])
     assert remaining == ["2", "1", "0"]
     limited = client.get("/api/v1/auth/check-users")
-    assert limited.status_code == 429 and "error" in limited.get_json()
+    assert limited.status_code == 429
+    assert "error" in limited.get_json()
     assert int(limited.headers["Retry-After"]) >= 1
     assert client.get("/api/v1/", environ_base={"REMOTE_ADDR": "192.0.2.1"}).status_code == 200
     for _ in range(5):  # never limited: health checks, metrics scrapes, static files

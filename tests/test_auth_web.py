@@ -57,20 +57,24 @@ def test_index_goes_to_setup_then_to_login(any_app):
 def test_setup_page_creates_the_owner_and_signs_in(any_app):
     client = any_app.test_client()
     page = client.get("/setup")
-    assert page.status_code == 200 and "Create the owner account" in text(page)
+    assert page.status_code == 200
+    assert "Create the owner account" in text(page)
     token = csrf_from(text(page))
     form = {"csrf_token": token, "full_name": "Olive", "email": "olive@example.com",
             "username": "olive", "password": "long-enough-1", "password_confirm": "other"}
     mismatch = client.post("/setup", data=form)
-    assert mismatch.status_code == 400 and "The passwords differ." in text(mismatch)
+    assert mismatch.status_code == 400
+    assert "The passwords differ." in text(mismatch)
     short = client.post("/setup", data={**form, "password": "short", "password_confirm": "short"})
     assert short.status_code == 400
     assert "The password must have at least 8 characters." in text(short)
     assert 'value="olive@example.com"' in text(short)  # what was typed stays
     done = client.post("/setup", data={**form, "password_confirm": "long-enough-1"})
-    assert done.status_code == 302 and done.headers["Location"] == "/"
+    assert done.status_code == 302
+    assert done.headers["Location"] == "/"
     dashboard = client.get("/")
-    assert dashboard.status_code == 200 and "Welcome, Olive" in text(dashboard)
+    assert dashboard.status_code == 200
+    assert "Welcome, Olive" in text(dashboard)
     assert User.get(User.username == "olive").role == "admin"
     assert client.get("/setup").status_code == 302
 
@@ -86,10 +90,14 @@ def test_login_form_errors_and_cookie_attributes(any_app):
     assert wrong.status_code == 401
     assert "Invalid email, username or password." in text(wrong)
     ok = AuthActions.web_login(client, "owner@example.com", OWNER["password"])
-    assert ok.status_code == 302 and ok.headers["Location"] == "/"
+    assert ok.status_code == 302
+    assert ok.headers["Location"] == "/"
     cookie = session_cookie(ok)
-    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
-    assert "Secure" not in cookie and "Expires" not in cookie  # a browser-session cookie
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+    assert "Path=/" in cookie
+    assert "Secure" not in cookie
+    assert "Expires" not in cookie  # a browser-session cookie
     assert client.get("/").status_code == 200
     assert client.get("/login").headers["Location"] == "/"
 
@@ -109,7 +117,8 @@ def test_remember_me_sets_a_persistent_cookie(clocked, actions):
     client = actions.browser()
     response = AuthActions.web_login(client, "owner", OWNER["password"], remember=True)
     cookie = session_cookie(response)
-    assert "Max-Age=2592000" in cookie and "Expires=" in cookie
+    assert "Max-Age=2592000" in cookie
+    assert "Expires=" in cookie
     token = re.match(r"trackeep_session=([^;]+)", cookie).group(1)
     assert clocked.state.capabilities.sessions.get(token)["remember"] is True
     clocked.advance(2 * 24 * 3600)
@@ -159,16 +168,19 @@ def test_login_with_two_factor_takes_a_second_step(clocked, actions, browser):
 
     client = actions.browser()
     step = AuthActions.web_login(client, "owner", OWNER["password"])
-    assert step.status_code == 200 and "Two-factor code" in text(step)
+    assert step.status_code == 200
+    assert "Two-factor code" in text(step)
     assert "trackeep_session=" not in str(step.headers.getlist("Set-Cookie"))
     form = {"csrf_token": csrf_from(text(step)),
             "step": re.search(r'name="step" value="([^"]+)"', text(step)).group(1)}
     wrong = client.post("/login/2fa", data={**form, "code": "000000"})
-    assert wrong.status_code == 401 and "That code is not right" in text(wrong)
+    assert wrong.status_code == 401
+    assert "That code is not right" in text(wrong)
     clocked.advance(30)
     ok = client.post("/login/2fa", data={**form, "code": pyotp.TOTP(secret).at(
         clocked.clock.now())})
-    assert ok.status_code == 302 and client.get("/").status_code == 200
+    assert ok.status_code == 302
+    assert client.get("/").status_code == 200
 
     other = actions.browser()
     step = AuthActions.web_login(other, "owner", OWNER["password"])
@@ -182,7 +194,8 @@ def test_login_with_two_factor_takes_a_second_step(clocked, actions, browser):
     expired = late.post("/login/2fa", data={
         "csrf_token": csrf_from(text(step)), "code": codes[1],
         "step": re.search(r'name="step" value="([^"]+)"', text(step)).group(1)})
-    assert expired.status_code == 400 and "took too long" in text(expired)
+    assert expired.status_code == 400
+    assert "took too long" in text(expired)
 
 
 def test_disabled_users_cannot_sign_in(actions):
@@ -190,7 +203,8 @@ def test_disabled_users_cannot_sign_in(actions):
     ann = actions.create_user(owner, "ann")
     actions.api("PATCH", f"/admin/users/{ann['id']}", owner, json={"isActive": False})
     response = AuthActions.web_login(actions.browser(), "ann", PASSWORD)
-    assert response.status_code == 403 and "disabled" in text(response)
+    assert response.status_code == 403
+    assert "disabled" in text(response)
 
 
 # ------------------------------------------------------------------------------- settings
@@ -202,11 +216,13 @@ def test_profile_and_theme(browser):
         "timezone": "Europe/Prague"})
     assert saved.headers["Location"] == "/settings/profile?notice=profile-saved"
     page = text(browser.get(saved.headers["Location"]))
-    assert 'data-theme="dark"' in page and "Your profile is saved." in page
+    assert 'data-theme="dark"' in page
+    assert "Your profile is saved." in page
     assert '<option selected>Europe/Prague</option>' in page
     bad = AuthActions.form_post(browser, "/settings/profile", "/settings/profile", {
         "full_name": "x", "email": "not-an-email", "theme": "dark", "timezone": "UTC"})
-    assert bad.status_code == 400 and "Enter a valid email address." in text(bad)
+    assert bad.status_code == 400
+    assert "Enter a valid email address." in text(bad)
 
 
 def test_password_change_signs_out_other_sessions(actions, browser):
@@ -214,7 +230,8 @@ def test_password_change_signs_out_other_sessions(actions, browser):
     wrong = AuthActions.form_post(browser, "/settings/profile", "/settings/password", {
         "current_password": "nope", "new_password": "new-password-1",
         "new_password_confirm": "new-password-1"})
-    assert wrong.status_code == 400 and "The current password is incorrect." in text(wrong)
+    assert wrong.status_code == 400
+    assert "The current password is incorrect." in text(wrong)
     done = AuthActions.form_post(browser, "/settings/profile", "/settings/password", {
         "current_password": OWNER["password"], "new_password": "new-password-1",
         "new_password_confirm": "new-password-1"})
@@ -229,7 +246,8 @@ def test_security_page_lists_and_revokes_sessions(actions, browser):
         headers={"User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0) Safari/604.1"})
     phone_token = phone.get_json()["token"]
     page = text(browser.get("/settings/security"))
-    assert "Safari on iOS" in page and "this session" in page
+    assert "Safari on iOS" in page
+    assert "this session" in page
     assert phone_token not in page
     phone_row = next(row for row in page.split("<tr>") if "Safari on iOS" in row)
     handle = re.search(r'action="/settings/sessions/([0-9a-f]{16})/revoke"', phone_row).group(1)
@@ -255,7 +273,9 @@ def test_api_keys_are_created_shown_once_and_revoked(actions, browser):
     assert actions.api("GET", "/browser-extension/validate", key).get_json()[
         "permissions"] == ["read", "files:write"]
     later = text(browser.get("/settings/security"))
-    assert key not in later and key[:11] in later and "backup script" in later
+    assert key not in later
+    assert key[:11] in later
+    assert "backup script" in later
     key_id = re.search(r'action="/settings/api-keys/(\d+)/revoke"', later).group(1)
     revoked = browser.post(f"/settings/api-keys/{key_id}/revoke",
                            data={"csrf_token": csrf_from(later)})
@@ -263,7 +283,8 @@ def test_api_keys_are_created_shown_once_and_revoked(actions, browser):
     assert actions.api("GET", "/auth/me", key).status_code == 401
     no_scope = AuthActions.form_post(browser, "/settings/security", "/settings/api-keys",
                                      {"name": "x"})
-    assert no_scope.status_code == 400 and "Choose at least one scope." in text(no_scope)
+    assert no_scope.status_code == 400
+    assert "Choose at least one scope." in text(no_scope)
 
 
 def test_pairing_code_is_shown_and_pairs_a_device(actions, browser):
@@ -280,7 +301,8 @@ def test_two_factor_can_be_turned_off_in_the_ui(clocked, browser):
     page = text(browser.get("/settings/security"))
     wrong = browser.post("/settings/2fa/setup", data={"csrf_token": csrf_from(page),
                                                       "password": "nope"})
-    assert wrong.status_code == 400 and "The password is incorrect." in text(wrong)
+    assert wrong.status_code == 400
+    assert "The password is incorrect." in text(wrong)
     setup = text(browser.post("/settings/2fa/setup", data={
         "csrf_token": csrf_from(page), "password": OWNER["password"]}))
     secret = re.search(r'<span class="secret">([A-Z2-7]+)</span>', setup).group(1)
@@ -290,7 +312,8 @@ def test_two_factor_can_be_turned_off_in_the_ui(clocked, browser):
     regenerated = AuthActions.form_post(browser, "/settings/security",
                                         "/settings/2fa/backup-codes", {"code": codes[0]})
     new_codes = re.findall(r"<li>([a-z2-9]{5}-[a-z2-9]{5})</li>", text(regenerated))
-    assert len(new_codes) == 10 and not set(new_codes) & set(codes)
+    assert len(new_codes) == 10
+    assert not set(new_codes) & set(codes)
     off = AuthActions.form_post(browser, "/settings/security", "/settings/2fa/disable", {
         "password": OWNER["password"], "code": new_codes[0]})
     assert off.headers["Location"].endswith("notice=totp-off")
@@ -302,14 +325,16 @@ def test_two_factor_can_be_turned_off_in_the_ui(clocked, browser):
 
 def test_admin_manages_users_in_the_ui(actions, browser):
     page = browser.get("/admin/users")
-    assert page.status_code == 200 and "Add a user" in text(page)
+    assert page.status_code == 200
+    assert "Add a user" in text(page)
     created = AuthActions.form_post(browser, "/admin/users", "/admin/users", {
         "full_name": "Ann", "email": "ann@example.com", "username": "ann",
         "password": PASSWORD, "role": "user"})
     assert created.headers["Location"].endswith("notice=user-created")
     taken = AuthActions.form_post(browser, "/admin/users", "/admin/users", {
         "email": "ann@example.com", "username": "ann2", "password": PASSWORD, "role": "user"})
-    assert taken.status_code == 400 and "already exists" in text(taken)
+    assert taken.status_code == 400
+    assert "already exists" in text(taken)
     ann = User.get(User.username == "ann")
     owner = User.get(User.username == "owner")
 
@@ -329,14 +354,17 @@ def test_admin_manages_users_in_the_ui(actions, browser):
     assert AuthActions.web_login(actions.browser(), "ann", "reset-password-9").status_code == 302
     short = AuthActions.form_post(browser, "/admin/users", f"/admin/users/{ann.id}/password",
                                   {"password": "x"})
-    assert short.status_code == 400 and "at least 8 characters" in text(short)
+    assert short.status_code == 400
+    assert "at least 8 characters" in text(short)
 
     last = AuthActions.form_post(browser, "/admin/users", f"/admin/users/{owner.id}/role",
                                  {"role": "user"})
-    assert last.status_code == 400 and "This is the last admin" in text(last)
+    assert last.status_code == 400
+    assert "This is the last admin" in text(last)
     promoted = AuthActions.form_post(browser, "/admin/users", f"/admin/users/{ann.id}/role",
                                      {"role": "admin"})
-    assert promoted.status_code == 302 and User.get_by_id(ann.id).role == "admin"
+    assert promoted.status_code == 302
+    assert User.get_by_id(ann.id).role == "admin"
     self_disable = AuthActions.form_post(browser, "/admin/users",
                                          f"/admin/users/{owner.id}/active", {"active": "0"})
     assert self_disable.status_code == 400

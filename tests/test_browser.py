@@ -196,7 +196,8 @@ def test_add_a_bookmark_then_favorite_it_and_refuse_a_duplicate(signed_in, owner
     expect(row.locator(".chip")).to_have_text(["later", "reading"])
     expect(page.locator("#total")).to_have_text("1 bookmark")
     [saved] = owner.api("GET", "/bookmarks")
-    assert saved["url"] == "https://example.com/article" and not saved["is_favorite"]
+    assert saved["url"] == "https://example.com/article"
+    assert not saved["is_favorite"]
 
     row.get_by_role("button", name="Add to favorites").click()
     expect(row.get_by_role("button", name="Remove from favorites")).to_be_visible()
@@ -221,7 +222,8 @@ def test_page_details_fetched_in_the_background_arrive_in_the_open_page(signed_i
     page.click("#new-form button[type=submit]")
     expect(page.locator("li.item .item-title")).to_have_text("Sign in · Trackeep")
     [bookmark] = owner.api("GET", "/bookmarks")
-    assert bookmark["fetch_status"] == "done" and bookmark["title"] == "Sign in · Trackeep"
+    assert bookmark["fetch_status"] == "done"
+    assert bookmark["title"] == "Sign in · Trackeep"
 
 
 # ---------------------------------------------------------------------------------- tasks
@@ -241,7 +243,8 @@ def test_add_and_complete_a_task(signed_in, owner):
     expect_toast(page, "Done: “Write the report”.")
     expect(row).to_have_count(0)  # the Open list no longer shows it
     [task] = owner.api("GET", "/tasks")
-    assert task["status"] == "completed" and task["completed_at"]
+    assert task["status"] == "completed"
+    assert task["completed_at"]
 
     page.click("#filter button[data-value=completed]")
     done = page.get_by_role("checkbox", name="Reopen “Write the report”")
@@ -369,7 +372,8 @@ def test_a_task_gets_subtasks_and_is_edited_in_place(signed_in, owner):
     expect(row.locator(".badge", has_text="In progress")).to_be_visible()
     expect(row).to_contain_text("Due")
     [task] = owner.api("GET", "/tasks?parent_id=none")
-    assert task["status"] == "in_progress" and task["due_date"].startswith("2031-05-1")
+    assert task["status"] == "in_progress"
+    assert task["due_date"].startswith("2031-05-1")
 
 
 # ---------------------------------------------------------------------------------- notes
@@ -405,7 +409,8 @@ def test_write_a_note_in_markdown_and_nothing_in_it_runs(signed_in, owner):
     expect(page.locator("#save-state")).to_contain_text("Saved", timeout=TIMEOUT_MS)
 
     [note] = owner.api("GET", "/notes")
-    assert note["title"] == "Groceries" and note["content"] == HOSTILE_NOTE
+    assert note["title"] == "Groceries"
+    assert note["content"] == HOSTILE_NOTE
     page.goto(f"/notes#note-{note['id']}")  # a fresh page renders the saved note
     page.reload()
     expect(page.locator("#n-title")).to_have_value("Groceries")
@@ -518,7 +523,8 @@ def test_delete_then_restore_from_the_trash(signed_in, owner):
     page.get_by_role("button", name="Delete “Old chore” for good").click()
     page.locator("dialog[open]").get_by_role("button", name="Delete for good").click()
     expect(page.locator(".empty h2")).to_have_text("The trash is empty")
-    assert owner.api("GET", "/trash") == [] and owner.api("GET", "/tasks") == []
+    assert owner.api("GET", "/trash") == []
+    assert owner.api("GET", "/tasks") == []
     page.goto("/bookmarks")
     expect(page.locator("li.item", has_text="Example org")).to_be_visible()
 

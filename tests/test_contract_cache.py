@@ -166,7 +166,7 @@ def test_keys_built_on_an_old_generation_are_no_longer_read(cache):
 def test_generation_keys_are_reserved(cache):
     for call in (lambda: cache.set("gen:x", 1, ttl=60), lambda: cache.get("gen:x"),
                  lambda: cache.delete("gen:x")):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="are reserved"):
             call()
 
 
@@ -312,7 +312,8 @@ def test_memory_cache_drops_expired_entries_when_read():
     cache.set("k", "v", ttl=1)
     clock.advance(2)
     assert cache.get("k") is None
-    assert len(cache) == 0 and cache.size_bytes == 0
+    assert len(cache) == 0
+    assert cache.size_bytes == 0
 
 
 def test_memory_cache_stays_bounded_under_concurrent_writes():

@@ -170,7 +170,7 @@ def test_redis_keys_follow_the_seed_naming(backend, backup):
         assert client.smembers(f"{prefix}:counter:dirty") == {NAME}
         counters.flush()
         assert client.smembers(f"{prefix}:counter:dirty") == set()
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="'dirty' is reserved"):
             counters.increment("dirty")
     assert counters.get(NAME) == 3
 

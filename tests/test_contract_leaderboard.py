@@ -157,9 +157,9 @@ def test_boards_are_independent_and_clear_removes_one(backend, board):
 
 
 def test_nan_scores_are_refused(board):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="cannot be NaN"):
         board.set_score(BOARD, "42", float("nan"))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="cannot be NaN"):
         board.increment(BOARD, "42", float("nan"))
     assert board.size(BOARD) == 0
 

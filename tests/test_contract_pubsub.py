@@ -191,7 +191,7 @@ def test_each_subscriber_gets_its_own_json_copy(pubsub):
 def test_messages_must_be_json_and_channels_not_patterns(pubsub):
     with pytest.raises(TypeError):
         pubsub.publish("messages:1", {"when": object()})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="cannot publish to a pattern"):
         pubsub.publish("messages:*", "hello")
     assert pubsub.published == 0
 

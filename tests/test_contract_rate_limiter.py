@@ -60,7 +60,7 @@ def test_both_implementations_implement_the_interface():
     ("limit", "window", "cost"), [(0, 10, 1), (5, 0, 1), (5, -1, 1), (5, 10, 0), (5, 10, 6)]
 )
 def test_sliding_window_refuses_invalid_arguments(limiter, limit, window, cost):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^(limit|window|cost) must be"):
         limiter.hit_sliding("ip", limit, window, cost)
 
 
@@ -68,7 +68,7 @@ def test_sliding_window_refuses_invalid_arguments(limiter, limit, window, cost):
     ("capacity", "rate", "cost"), [(0, 1, 1), (5, 0, 1), (5, -1, 1), (5, 1, 0), (5, 1, 6)]
 )
 def test_token_bucket_refuses_invalid_arguments(limiter, capacity, rate, cost):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^(capacity|refill_per_second|cost) must be"):
         limiter.hit_bucket("ip", capacity, rate, cost)
 
 
@@ -105,11 +105,13 @@ def test_sliding_window_slides(backend, limiter):
     assert not limiter.hit_sliding("ip", limit=3, window=10).allowed
     backend.advance(1)  # t0 + 10: the first hit has left
     result = limiter.hit_sliding("ip", limit=3, window=10)
-    assert result.allowed and result.remaining == 0
+    assert result.allowed
+    assert result.remaining == 0
     assert not limiter.hit_sliding("ip", limit=3, window=10).allowed
     backend.advance(30)  # everything has left
     result = limiter.hit_sliding("ip", limit=3, window=10)
-    assert result.allowed and result.remaining == 2
+    assert result.allowed
+    assert result.remaining == 2
 
 
 def test_refused_hits_are_not_counted(backend, limiter):
@@ -120,7 +122,8 @@ def test_refused_hits_are_not_counted(backend, limiter):
         assert not limiter.hit_sliding("ip", limit=2, window=10).allowed
     backend.advance(5)  # the first hit leaves; the refused ones never counted
     result = limiter.hit_sliding("ip", limit=2, window=10)
-    assert result.allowed and result.remaining == 0
+    assert result.allowed
+    assert result.remaining == 0
 
 
 def test_sliding_window_cost_and_retry_after(backend, limiter):
@@ -137,7 +140,8 @@ def test_sliding_window_cost_and_retry_after(backend, limiter):
     assert not limiter.hit_sliding("ip", limit=5, window=10, cost=3).allowed
     backend.advance(0.1)
     result = limiter.hit_sliding("ip", limit=5, window=10, cost=3)
-    assert result.allowed and result.remaining == 1
+    assert result.allowed
+    assert result.remaining == 1
 
 
 def test_simultaneous_hits_are_counted_separately(backend, limiter):
@@ -178,7 +182,8 @@ def test_token_bucket_allows_capacity_then_refills(backend, limiter):
     assert refused.retry_after == pytest.approx(0.5)
     backend.advance(0.5)
     result = limiter.hit_bucket("ip:ai", capacity=5, refill_per_second=1)
-    assert result.allowed and result.remaining == 0
+    assert result.allowed
+    assert result.remaining == 0
     if backend.name == "redis":
         key = backend.keyspace.key("rl", "ip:ai", "bucket")
         assert float(backend.client.hget(key, "tokens")) == pytest.approx(0)
@@ -206,9 +211,11 @@ def test_token_bucket_refills_continuously(backend, limiter):
 
 def test_token_bucket_cost(backend, limiter):
     result = limiter.hit_bucket("ip:upload", capacity=10, refill_per_second=1, cost=7)
-    assert result.allowed and result.remaining == 3
+    assert result.allowed
+    assert result.remaining == 3
     refused = limiter.hit_bucket("ip:upload", capacity=10, refill_per_second=1, cost=5)
-    assert not refused.allowed and refused.remaining == 3
+    assert not refused.allowed
+    assert refused.remaining == 3
     assert refused.retry_after == pytest.approx(2)
     backend.advance(2)
     assert limiter.hit_bucket("ip:upload", capacity=10, refill_per_second=1, cost=5).allowed

@@ -89,10 +89,10 @@ def test_returned_sessions_are_copies(store):
 
 
 def test_data_may_not_override_the_record_and_must_be_json(store):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="may not set"):
         store.create(1, ttl=HOUR, data={"user_id": 2})
     session = store.create(1, ttl=HOUR)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="may not set"):
         store.touch(session["id"], {"id": "other"})
     with pytest.raises(TypeError):
         store.create(1, ttl=HOUR, data={"when": object()})

@@ -43,18 +43,22 @@ def test_launch_token_signs_the_owner_in_once(desktop_app):
     token = tokens.issue()
     window = app.test_client()
     response = window.get(f"/desktop/launch?token={token}")
-    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["Referrer-Policy"] == "no-referrer"
     cookie = window.get_cookie("trackeep_session")
-    assert cookie is not None and cookie.http_only
+    assert cookie is not None
+    assert cookie.http_only
     dashboard = window.get("/")
-    assert dashboard.status_code == 200 and OWNER["fullName"] in dashboard.text
+    assert dashboard.status_code == 200
+    assert OWNER["fullName"] in dashboard.text
     assert tokens.session_ids == {cookie.value}
 
     thief = app.test_client()  # the same link again, from anywhere, is worthless
     again = thief.get(f"/desktop/launch?token={token}")
-    assert again.status_code == 302 and again.headers["Location"].startswith("/login")
+    assert again.status_code == 302
+    assert again.headers["Location"].startswith("/login")
     assert thief.get_cookie("trackeep_session") is None
     assert thief.get("/").status_code == 302
 
@@ -82,7 +86,8 @@ def test_first_launch_shows_the_owner_set_up(desktop_app):
     app, tokens = desktop_app
     client = app.test_client()
     response = client.get(f"/desktop/launch?token={tokens.issue()}")
-    assert response.status_code == 302 and response.headers["Location"] == "/setup"
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/setup"
     assert "Create the owner account" in client.get("/setup").text
 
 
@@ -176,7 +181,8 @@ def test_closing_lets_a_request_in_progress_finish():
     assert finished.is_set(), "stop() returned before the request finished"
     client.join(5)
     thread.join(5)
-    assert answers and answers[0].text == "saved"
+    assert answers
+    assert answers[0].text == "saved"
 
 
 def test_no_display_means_headless(monkeypatch):

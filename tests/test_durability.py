@@ -23,7 +23,8 @@ def test_sessions_survive_a_restart(make_app, backend_overrides):
     with second.app_context():
         restored = second.extensions["trackeep"].capabilities.sessions.get(session["id"])
     assert restored is not None
-    assert restored["user_id"] == 3 and restored["ip"] == "10.0.0.1"
+    assert restored["user_id"] == 3
+    assert restored["ip"] == "10.0.0.1"
 
 
 def test_counters_survive_a_restart(make_app, backend_overrides):

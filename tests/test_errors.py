@@ -59,7 +59,8 @@ def test_every_domain_error_of_the_package_is_found():
 
 @pytest.mark.parametrize("cls", DOMAIN_ERRORS, ids=_name)
 def test_every_domain_error_maps_to_an_error_status(cls):
-    assert isinstance(cls.status, int) and 400 <= cls.status < 600
+    assert isinstance(cls.status, int)
+    assert 400 <= cls.status < 600
     assert any(issubclass(cls, kind) for kind in errors.KINDS) or cls.__subclasses__(), (
         f"{_name(cls)} is neither one of the kinds nor a domain's base of them")
     if cls in EXPECTED_STATUS:
@@ -133,7 +134,8 @@ def test_an_api_path_raising_each_kind_answers_its_status_with_json(raising, cls
 def test_a_browser_gets_the_error_page_with_the_status(raising):
     response = raising.test_client().get(f"/test-raise/{_name(accounts.NotAllowed)}",
                                          headers={"Accept": "text/html"})
-    assert response.status_code == 403 and response.mimetype == "text/html"
+    assert response.status_code == 403
+    assert response.mimetype == "text/html"
     assert "refused by NotAllowed" in response.get_data(as_text=True)
 
 

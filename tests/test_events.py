@@ -40,13 +40,17 @@ def test_publish_change_sends_one_message_on_the_users_channel():
     events.publish_change(pubsub, 7, "note", "purged", None, item_id=3)
     assert [channel for channel, _ in got] == ["events:7", "events:7"]
     first, second = got[0][1], got[1][1]
-    assert first["type"] == "note" and first["action"] == "updated" and first["id"] == 3
-    assert first["item"] == {"id": 3, "title": "t"} and first["at"].endswith("Z")
-    assert second["item"] is None and second["id"] == 3
+    assert first["type"] == "note"
+    assert first["action"] == "updated"
+    assert first["id"] == 3
+    assert first["item"] == {"id": 3, "title": "t"}
+    assert first["at"].endswith("Z")
+    assert second["item"] is None
+    assert second["id"] == 3
     assert events.user_of_channel("events:12") == 12
     assert events.user_of_channel("events:x") is None
     assert events.user_of_channel("messages:1") is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown change action 'exploded'"):
         events.publish_change(pubsub, 7, "note", "exploded", None)
 
 
@@ -74,7 +78,8 @@ def test_an_edit_reaches_the_same_users_socket_and_no_one_else(app, people):
                                    flask_test_client=browsers["owner"])
     ann_socket = sio.test_client(app, namespace=EVENTS_NAMESPACE,
                                  flask_test_client=browsers["ann"])
-    assert owner_socket.is_connected(EVENTS_NAMESPACE) and ann_socket.is_connected(
+    assert owner_socket.is_connected(EVENTS_NAMESPACE)
+    assert ann_socket.is_connected(
         EVENTS_NAMESPACE)
 
     created = actions.api("POST", "/notes", tokens["owner"],
@@ -107,7 +112,8 @@ def test_ending_a_session_closes_its_live_socket(app, people):
     sio = app.extensions["trackeep"].socketio
     revoked = sio.test_client(app, namespace=EVENTS_NAMESPACE, headers=bearer(tokens["ann"]))
     kept = sio.test_client(app, namespace=EVENTS_NAMESPACE, flask_test_client=browsers["ann"])
-    assert revoked.is_connected(EVENTS_NAMESPACE) and kept.is_connected(EVENTS_NAMESPACE)
+    assert revoked.is_connected(EVENTS_NAMESPACE)
+    assert kept.is_connected(EVENTS_NAMESPACE)
     actions.api("POST", "/auth/logout", tokens["ann"])  # ends the token's session only
     assert wait_for(lambda: not revoked.is_connected(EVENTS_NAMESPACE))
     assert kept.is_connected(EVENTS_NAMESPACE)

@@ -68,7 +68,8 @@ def test_an_outage_is_seen_once_and_every_capability_reports_its_fallback(outage
     assert {h.state for h in caps.health().values()} == {"ok"}
     outage.begin()
     assert caps.cache.get("anything") is None
-    assert not caps.monitor.up and caps.monitor.outages == 1
+    assert not caps.monitor.up
+    assert caps.monitor.outages == 1
     assert "cut off" in caps.monitor.last_error
     assert {name: h.state for name, h in caps.health().items()} == dict.fromkeys(
         ("sessions", "cache", "rate_limiter", "leaderboard", "counters", "pubsub"), "fallback")
@@ -212,9 +213,11 @@ def test_a_recovery_that_meets_redis_failing_again_stays_down_and_retries(outage
     outage.begin()
     caps.cache.get("k")
     outage.switch.restore()
-    assert not caps.monitor.probe() and not caps.monitor.up
+    assert not caps.monitor.probe()
+    assert not caps.monitor.up
     outage.end()
-    assert len(attempts) == 2 and caps.leaderboard.score("b", "x") == 2.0
+    assert len(attempts) == 2
+    assert caps.leaderboard.score("b", "x") == 2.0
 
 
 # --------------------------------------------------------------------------------- counters
@@ -234,7 +237,8 @@ def test_counter_increments_are_kept_as_deltas_and_added_on_recovery(outage, red
 
     outage.end()
     assert redis_client.get(f"{key_prefix}:counter:views:bookmark:1") == "8"
-    assert counters.get("views:bookmark:1") == 8 and counters.get("views:note:2") == 1
+    assert counters.get("views:bookmark:1") == 8
+    assert counters.get("views:note:2") == 1
     assert counters.increment("views:bookmark:1") == 9  # no delta counted twice
 
 
@@ -281,14 +285,17 @@ def test_pubsub_is_local_only_during_an_outage_and_resumes_on_redis(outage, redi
         pubsub.subscribe("messages:*", lambda channel, message: late.append(message))
         pubsub.publish("messages:1", {"n": 2})
         assert late == [{"n": 2}]
-        assert not arrived.wait(0.05) and elsewhere == []  # other instances miss it
+        assert not arrived.wait(0.05)
+        assert elsewhere == []  # other instances miss it
 
         outage.end()
         pubsub.publish("notifications:1", {"n": 3})
-        assert arrived.wait(5) and elsewhere == [{"n": 3}]
+        assert arrived.wait(5)
+        assert elsewhere == [{"n": 3}]
         # The subscription made during the outage is on Redis now: another instance reaches it.
         other_instance.publish("messages:1", {"n": 4})
-        assert wait_for(lambda: len(late) == 2) and late == [{"n": 2}, {"n": 4}]
+        assert wait_for(lambda: len(late) == 2)
+        assert late == [{"n": 2}, {"n": 4}]
         assert here == [{"n": 1}, {"n": 3}]  # each message once
     finally:
         other_instance.close()

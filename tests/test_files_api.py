@@ -133,7 +133,8 @@ def test_download_supports_ranges_and_conditional_requests(users):
     assert partial.headers["Content-Range"] == f"bytes 10-19/{len(content)}"
     cached = ann.get(f"/files/{body['id']}/download",
                      headers={"If-None-Match": f'"{body["sha256"]}"'})
-    assert cached.status_code == 304 and cached.data == b""
+    assert cached.status_code == 304
+    assert cached.data == b""
 
 
 def test_the_extension_uploads_with_a_files_write_key(users):
@@ -142,17 +143,20 @@ def test_the_extension_uploads_with_a_files_write_key(users):
     extension = Files(ann.actions, key)
     assert key.startswith("tk_")
     body = extension.uploaded(b"saved from the browser", "page.txt", description="a page")
-    assert body["mime_type"] == "text/plain" and body["description"] == "a page"
+    assert body["mime_type"] == "text/plain"
+    assert body["description"] == "a page"
     assert extension.get("/files").status_code == 200
 
     notes_only, _ = ann.actions.create_key(ann.token, ["notes:write"], name="notes")
     refused = Files(ann.actions, notes_only).upload(b"nope", "no.txt")
-    assert refused.status_code == 403 and "scope" in refused.get_json()["error"]
+    assert refused.status_code == 403
+    assert "scope" in refused.get_json()["error"]
     reader, _ = ann.actions.create_key(ann.token, ["read"], name="reader")
     assert Files(ann.actions, reader).upload(b"nope", "no.txt").status_code == 403
     assert Files(ann.actions, reader).get(f"/files/{body['id']}/download").data == (
         b"saved from the browser")
-    assert File.select().count() == 1 and temp_files(app) == []
+    assert File.select().count() == 1
+    assert temp_files(app) == []
 
 
 def test_upload_without_a_file_field_is_400(users):
@@ -160,7 +164,8 @@ def test_upload_without_a_file_field_is_400(users):
     response = ann.client.post("/api/v1/files/upload", headers=bearer(ann.token),
                                data={"description": "no file"},
                                content_type="multipart/form-data")
-    assert response.status_code == 400 and response.get_json()["field"] == "file"
+    assert response.status_code == 400
+    assert response.get_json()["field"] == "file"
     as_json = ann.call("POST", "/files/upload", json={"file": "x"})
     assert as_json.status_code == 400
 
@@ -263,7 +268,8 @@ def test_browser_uploads_stream_and_are_limited_before_the_csrf_check_reads_them
     _nothing_left(app)
     assert post(b"from a form").status_code == 201
     assert post(b"from fetch", **{"X-CSRF-Token": token}).status_code == 201
-    assert len(blobs_in(app)) == 2 and temp_files(app) == []
+    assert len(blobs_in(app)) == 2
+    assert temp_files(app) == []
 
 
 def test_a_client_that_disconnects_leaves_nothing(limited):
@@ -335,7 +341,8 @@ def test_trash_lists_files_and_purge_takes_their_share_links(users):
                                                                   "note.txt")]
     assert trash[0]["item"]["name"] == "note.txt"
     assert ann.call("DELETE", f"/trash/file/{body['id']}").status_code == 200
-    assert FileShare.select().count() == 0 and blobs_in(app) == []
+    assert FileShare.select().count() == 0
+    assert blobs_in(app) == []
 
 
 def test_concurrent_uploads_of_the_same_content_and_purges_keep_the_store_consistent(
@@ -366,7 +373,8 @@ def test_concurrent_uploads_of_the_same_content_and_purges_keep_the_store_consis
         thread.join()
     assert errors == []
     assert bob.get(f"/files/{keeper['id']}/download").data == content
-    assert len(blobs_in(app)) == 1 and temp_files(app) == []
+    assert len(blobs_in(app)) == 1
+    assert temp_files(app) == []
 
 
 # ----------------------------------------------------------------------- names and headers
@@ -394,15 +402,22 @@ def test_hostile_names_are_cleaned_and_the_download_header_is_safe(users, name):
     body = ann.call("PATCH", f"/files/{uploaded['id']}", json={"name": name}).get_json()
     shown = body["name"]
     assert shown == files.sanitize_name(name)
-    assert "/" not in shown and "\\" not in shown and "\r" not in shown and "\n" not in shown
+    assert "/" not in shown
+    assert "\\" not in shown
+    assert "\r" not in shown
+    assert "\n" not in shown
     assert "\u202e" not in shown
     header = ann.get(f"/files/{body['id']}/download").headers["Content-Disposition"]
-    assert "\r" not in header and "\n" not in header
+    assert "\r" not in header
+    assert "\n" not in header
     disposition, ascii_part, encoded = header.split("; ")
     assert disposition == "attachment"
-    assert ascii_part.startswith('filename="') and ascii_part.endswith('"')
+    assert ascii_part.startswith('filename="')
+    assert ascii_part.endswith('"')
     fallback = ascii_part[len('filename="'):-1]
-    assert fallback.isascii() and '"' not in fallback and "\\" not in fallback
+    assert fallback.isascii()
+    assert '"' not in fallback
+    assert "\\" not in fallback
     assert "%" not in fallback
     assert encoded.startswith("filename*=UTF-8''")
     assert unquote(encoded[len("filename*=UTF-8''"):]) == shown
@@ -416,15 +431,18 @@ def test_hostile_names_are_cleaned_and_the_download_header_is_safe(users, name):
 def test_images_preview_inline_but_svg_only_as_an_attachment(users):
     _, ann, _ = users
     png = ann.uploaded(PNG, "dot.png")
-    assert png["mime_type"] == "image/png" and png["previewable"]
+    assert png["mime_type"] == "image/png"
+    assert png["previewable"]
     shown = ann.get(f"/files/{png['id']}/preview")
-    assert shown.status_code == 200 and shown.data == PNG
+    assert shown.status_code == 200
+    assert shown.data == PNG
     assert shown.headers["Content-Type"] == "image/png"
     assert shown.headers["Content-Disposition"].startswith("inline;")
     assert shown.headers["X-Content-Type-Options"] == "nosniff"
 
     svg = ann.uploaded(SVG, "drawing.svg")
-    assert svg["mime_type"] == "image/svg+xml" and not svg["previewable"]
+    assert svg["mime_type"] == "image/svg+xml"
+    assert not svg["previewable"]
     assert svg["preview_url"] is None
     served = ann.get(f"/files/{svg['id']}/preview")
     assert served.headers["Content-Disposition"].startswith("attachment;")
@@ -459,9 +477,11 @@ def test_text_previews_as_plain_text_truncated(users):
 def test_other_types_have_no_preview(users):
     _, ann, _ = users
     body = ann.uploaded(PDF, "paper.pdf")
-    assert body["mime_type"] == "application/pdf" and body["file_type"] == "document"
+    assert body["mime_type"] == "application/pdf"
+    assert body["file_type"] == "document"
     response = ann.get(f"/files/{body['id']}/preview")
-    assert response.status_code == 415 and "download" in response.get_json()["error"]
+    assert response.status_code == 415
+    assert "download" in response.get_json()["error"]
 
 
 # ------------------------------------------------------------------------ edit, list, events
@@ -473,16 +493,20 @@ def test_patch_changes_only_the_fields_sent(users):
     renamed = ann.call("PATCH", f"/files/{body['id']}", json={"name": "final/../v2.txt"})
     assert renamed.status_code == 200
     out = renamed.get_json()
-    assert out["name"] == "v2.txt" and out["description"] == "first"
+    assert out["name"] == "v2.txt"
+    assert out["description"] == "first"
     assert [t["name"] for t in out["tags"]] == ["a", "b"]
     cleared = ann.call("PATCH", f"/files/{body['id']}", json={"description": "", "tags": []})
-    assert cleared.get_json()["description"] == "" and cleared.get_json()["tags"] == []
+    assert cleared.get_json()["description"] == ""
+    assert cleared.get_json()["tags"] == []
     assert cleared.get_json()["name"] == "v2.txt"
     bad = ann.call("PATCH", f"/files/{body['id']}", json={"name": ""})
-    assert bad.status_code == 400 and bad.get_json()["field"] == "name"
+    assert bad.status_code == 400
+    assert bad.get_json()["field"] == "name"
     sent_back = dict(cleared.get_json(), file_size=1, sha256="0" * 64, description="back")
     echoed = ann.call("PATCH", f"/files/{body['id']}", json=sent_back).get_json()
-    assert echoed["file_size"] == 1 and echoed["sha256"] == body["sha256"]
+    assert echoed["file_size"] == 1
+    assert echoed["sha256"] == body["sha256"]
     assert echoed["description"] == "back"
 
 
@@ -579,11 +603,13 @@ def test_share_links_download_until_they_expire_or_are_revoked(clocked):
     expiring = ann.call("POST", f"/files/{body['id']}/shares", json={"expires_in_hours": 1})
     assert expiring.status_code == 201
     link = expiring.get_json()
-    assert link["url"].endswith(f"/s/{link['token']}") and link["state"] == "active"
+    assert link["url"].endswith(f"/s/{link['token']}")
+    assert link["state"] == "active"
     assert link["prefix"] == link["token"][:6]
     assert len(link["token"]) >= 40
     got = anonymous.get(f"/s/{link['token']}")
-    assert got.status_code == 200 and got.data == content
+    assert got.status_code == 200
+    assert got.data == content
     assert got.headers["Content-Disposition"].startswith("attachment;")
     assert got.headers["X-Content-Type-Options"] == "nosniff"
 
@@ -606,7 +632,8 @@ def test_share_links_download_until_they_expire_or_are_revoked(clocked):
     assert [s["download_count"] for s in listed] == [1, 1]
     assert all("token" not in s for s in listed)
     stored = "\n".join(str(row.__data__) for row in FileShare.select())
-    assert link["token"] not in stored and forever["token"] not in stored
+    assert link["token"] not in stored
+    assert forever["token"] not in stored
 
     # Another user can neither list, revoke nor make links to the file.
     assert bob.get(f"/files/{body['id']}/shares").status_code == 404
@@ -651,7 +678,7 @@ def test_share_downloads_are_rate_limited_per_client(make_app):
 # ------------------------------------------------------------------------- domain rules
 
 
-@pytest.mark.parametrize("name, head, expected", [
+@pytest.mark.parametrize(("name", "head", "expected"), [
     ("photo.png", PNG, "image/png"),
     ("photo.txt", PNG, "image/png"),  # the bytes win
     ("photo.png", b"<html><script>x</script>", "text/html"),
@@ -674,7 +701,7 @@ def test_mime_type_comes_from_name_and_content(name, head, expected):
     assert files.detect_mime(name, head) == expected
 
 
-@pytest.mark.parametrize("raw, shown", [
+@pytest.mark.parametrize(("raw", "shown"), [
     ("report.pdf", "report.pdf"),
     ("C:\\Users\\me\\report.pdf", "report.pdf"),
     ("a/b/../c.txt", "c.txt"),
@@ -697,4 +724,5 @@ def test_spool_refuses_bytes_past_its_limit_and_removes_itself(tmp_path):
     spool.write(b"12345")
     with pytest.raises(files.TooLarge):
         spool.write(b"678901")
-    assert not spool.path.exists() and not spool.active
+    assert not spool.path.exists()
+    assert not spool.active

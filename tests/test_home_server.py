@@ -62,7 +62,8 @@ def test_no_warning_on_loopback_or_behind_a_trusted_proxy(tmp_path, database_url
         for instance in (behind_proxy, loopback):
             assert WARNING not in _log_after_start(instance)
     finally:
-        assert behind_proxy.stop() == 0 and loopback.stop() == 0
+        assert behind_proxy.stop() == 0
+        assert loopback.stop() == 0
 
 
 def test_only_loopback_addresses_count_as_loopback():
@@ -99,11 +100,13 @@ def test_compose_settings_are_real_settings_that_load(compose, tmp_path):
     environment = compose["services"]["trackeep"]["environment"]
     assert _settings_named(environment) == []
     config = load_config(environ={**environment, "TRACKEEP_DATA_DIR": str(tmp_path)})
-    assert config["REDIS_REQUIRED"] is True and config["TRUSTED_PROXIES"]
+    assert config["REDIS_REQUIRED"] is True
+    assert config["TRUSTED_PROXIES"]
 
     database = urlparse(environment["TRACKEEP_DATABASE_URL"])
     postgres = compose["services"]["postgres"]["environment"]
-    assert database.hostname == "postgres" and database.path == f"/{postgres['POSTGRES_DB']}"
+    assert database.hostname == "postgres"
+    assert database.path == f"/{postgres['POSTGRES_DB']}"
     assert (database.username, database.password) == (postgres["POSTGRES_USER"],
                                                       postgres["POSTGRES_PASSWORD"])
     assert urlparse(environment["TRACKEEP_REDIS_URL"]).hostname == "redis"
@@ -150,7 +153,8 @@ def test_systemd_unit_runs_serve_restarts_and_is_hardened():
                        "CapabilityBoundingSet": ""}.items():
         assert service[key] == [value], key
     variables = [v.split("=", 1)[0] for v in service["Environment"]]
-    assert _settings_named(variables) == [] and "TRACKEEP_DATA_DIR" in variables
+    assert _settings_named(variables) == []
+    assert "TRACKEEP_DATA_DIR" in variables
     assert "TRACKEEP_HOST=127.0.0.1" in service["Environment"]
 
 
@@ -165,4 +169,5 @@ def test_systemd_accepts_every_line_of_the_unit(tmp_path):
                             timeout=60)
     complaints = [ln for ln in (result.stdout + result.stderr).splitlines()
                   if "trackeep.service" in ln]
-    assert result.returncode == 0 and complaints == [], result.stdout + result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert complaints == [], result.stdout + result.stderr

@@ -89,30 +89,39 @@ def test_bookmark_round_trip_with_patch_false_and_put(api):
                          tags=["Reading", {"name": "web"}], is_public=True, is_favorite=True)
     assert created["url"] == "https://example.com/Path?q=1"
     assert created["title"] == "Example"
-    assert created["is_public"] is True and created["is_favorite"] is True
+    assert created["is_public"] is True
+    assert created["is_favorite"] is True
     assert [t["name"] for t in created["tags"]] == ["Reading", "web"]
     assert re.fullmatch(r"#[0-9a-f]{6}", created["tags"][0]["color"])
-    assert created["created_at"].endswith("Z") and created["deleted_at"] is None
+    assert created["created_at"].endswith("Z")
+    assert created["deleted_at"] is None
     assert created["fetch_status"] == "skipped"  # FETCH_METADATA is off here
 
     path = f"/bookmarks/{created['id']}"
     assert api.get(path).get_json() == created
 
     read = api.patch(path, {"is_read": True}).get_json()
-    assert read["is_read"] is True and read["read_at"] is not None
-    assert read["is_favorite"] is True and read["title"] == "Example"  # untouched
+    assert read["is_read"] is True
+    assert read["read_at"] is not None
+    assert read["is_favorite"] is True
+    assert read["title"] == "Example"  # untouched
     unflagged = api.patch(path, {"is_favorite": False, "is_read": False, "is_public": None,
                                  "description": None, "tags": []}).get_json()
-    assert unflagged["is_favorite"] is False and unflagged["is_public"] is False
-    assert unflagged["is_read"] is False and unflagged["read_at"] is None
-    assert unflagged["description"] == "" and unflagged["tags"] == []
+    assert unflagged["is_favorite"] is False
+    assert unflagged["is_public"] is False
+    assert unflagged["is_read"] is False
+    assert unflagged["read_at"] is None
+    assert unflagged["description"] == ""
+    assert unflagged["tags"] == []
 
     put = api.put(path, {"title": "Renamed", "id": 999, "created_at": "x"}).get_json()
-    assert put["title"] == "Renamed" and put["id"] == created["id"]  # unknown fields ignored
+    assert put["title"] == "Renamed"
+    assert put["id"] == created["id"]  # unknown fields ignored
     assert api.get(path).get_json()["title"] == "Renamed"
 
     deleted = api.delete(path)
-    assert deleted.status_code == 200 and deleted.get_json()["type"] == "bookmark"
+    assert deleted.status_code == 200
+    assert deleted.get_json()["type"] == "bookmark"
     assert api.get(path).status_code == 404
     assert api.patch(path, {"title": "x"}).status_code == 404
     assert api.get("/bookmarks").get_json() == []
@@ -128,14 +137,15 @@ def test_the_extension_saves_with_a_bookmarks_write_key(api):
     assert body["title"] == "Saved page"
     assert {t["name"] for t in body["tags"]} == {"from-extension", "later"}
     listing = api.actions.api("GET", "/bookmarks", key)
-    assert listing.status_code == 200 and [b["id"] for b in listing.get_json()] == [body["id"]]
+    assert listing.status_code == 200
+    assert [b["id"] for b in listing.get_json()] == [body["id"]]
     notes_key, _ = api.actions.create_key(api.token, ["notes:write"])
     assert api.actions.api("GET", "/bookmarks", notes_key).status_code == 403
     assert api.actions.api("POST", "/bookmarks", notes_key,
                            json={"url": "https://x.example"}).status_code == 403
 
 
-@pytest.mark.parametrize("given, expected", [
+@pytest.mark.parametrize(("given", "expected"), [
     ("https://example.com", "https://example.com/"),
     ("HTTP://EXAMPLE.com:80/A/b?X=1#frag", "http://example.com/A/b?X=1"),
     ("https://example.com:8443/x", "https://example.com:8443/x"),
@@ -150,7 +160,7 @@ def test_urls_are_normalized(given, expected):
     assert items.normalize_url(given) == expected
 
 
-@pytest.mark.parametrize("given, reason", [
+@pytest.mark.parametrize(("given", "reason"), [
     ("", "required"), ("   ", "required"), (None, "required"), (42, "required"),
     ("ftp://example.com/file", "not_allowed"), ("javascript:alert(1)", "not_allowed"),
     ("mailto:me@example.com", "not_allowed"), ("file:///etc/passwd", "not_allowed"),
@@ -160,7 +170,8 @@ def test_urls_are_normalized(given, expected):
 def test_bad_urls_are_refused_with_a_reason(given, reason):
     with pytest.raises(items.InvalidInput) as refused:
         items.normalize_url(given)
-    assert refused.value.field == "url" and refused.value.reason == reason
+    assert refused.value.field == "url"
+    assert refused.value.reason == reason
 
 
 def test_duplicate_urls_answer_409_with_the_saved_bookmark(api):
@@ -168,7 +179,9 @@ def test_duplicate_urls_answer_409_with_the_saved_bookmark(api):
     again = api.post("/bookmarks", {"url": "HTTPS://EXAMPLE.COM/a#top", "title": "Again"})
     assert again.status_code == 409
     body = again.get_json()
-    assert body["field"] == "url" and body["reason"] == "duplicate" and body["error"]
+    assert body["field"] == "url"
+    assert body["reason"] == "duplicate"
+    assert body["error"]
     assert body["duplicate"]["id"] == first["id"]
     assert body["duplicate"]["tags"][0]["name"] == "x"
 
@@ -180,7 +193,8 @@ def test_duplicate_urls_answer_409_with_the_saved_bookmark(api):
 
     other = api.create("bookmarks", url="https://example.com/b")
     clash = api.patch(f"/bookmarks/{other['id']}", {"url": "https://example.com/a"})
-    assert clash.status_code == 409 and clash.get_json()["duplicate"]["id"] == first["id"]
+    assert clash.status_code == 409
+    assert clash.get_json()["duplicate"]["id"] == first["id"]
 
     trashed = api.create("bookmarks", url="https://example.com/c")
     api.delete(f"/bookmarks/{trashed['id']}")
@@ -190,7 +204,7 @@ def test_duplicate_urls_answer_409_with_the_saved_bookmark(api):
 # -------------------------------------------------------------------------------- validation
 
 
-@pytest.mark.parametrize("path, body, field, reason", [
+@pytest.mark.parametrize(("path", "body", "field", "reason"), [
     ("/bookmarks", {}, "url", "required"),
     ("/bookmarks", {"url": "ftp://example.com"}, "url", "not_allowed"),
     ("/bookmarks", {"url": "https://x.example", "is_favorite": "yes"}, "is_favorite",
@@ -222,20 +236,25 @@ def test_validation_errors_are_400_with_field_and_reason(api, path, body, field,
         return
     assert response.status_code == 400, response.get_json()
     answer = response.get_json()
-    assert answer["field"] == field and answer["reason"] == reason and answer["error"]
+    assert answer["field"] == field
+    assert answer["reason"] == reason
+    assert answer["error"]
 
 
 def test_bad_bodies_are_refused_clearly(api):
     client, headers = api.actions.client, bearer(api.token)
     not_json = client.post("/api/v1/bookmarks", data="{not json", headers=headers,
                            content_type="application/json")
-    assert not_json.status_code == 400 and "JSON" in not_json.get_json()["error"]
+    assert not_json.status_code == 400
+    assert "JSON" in not_json.get_json()["error"]
     form = client.post("/api/v1/bookmarks", data={"url": "https://x.example"}, headers=headers)
-    assert form.status_code == 415 and "application/json" in form.get_json()["error"]
+    assert form.status_code == 415
+    assert "application/json" in form.get_json()["error"]
     empty = client.post("/api/v1/bookmarks", headers=headers)
     assert empty.status_code == 400
     array = client.post("/api/v1/notes", json=["a"], headers=headers)
-    assert array.status_code == 400 and "object" in array.get_json()["error"]
+    assert array.status_code == 400
+    assert "object" in array.get_json()["error"]
 
 
 def test_unknown_ids_are_404(api):
@@ -255,25 +274,32 @@ def test_unknown_ids_are_404(api):
 def test_completed_at_is_maintained_automatically(api):
     task = api.create("tasks", title="Write report", priority="high", due_date="2030-01-31",
                       description="Quarterly", tags=["work"])
-    assert task["status"] == "pending" and task["completed_at"] is None
-    assert task["due_date"] == "2030-01-31T00:00:00Z" and task["progress"] == 0
+    assert task["status"] == "pending"
+    assert task["completed_at"] is None
+    assert task["due_date"] == "2030-01-31T00:00:00Z"
+    assert task["progress"] == 0
     path = f"/tasks/{task['id']}"
 
     started = api.patch(path, {"status": "in_progress", "progress": 40}).get_json()
-    assert started["completed_at"] is None and started["progress"] == 40
+    assert started["completed_at"] is None
+    assert started["progress"] == 40
     done = api.patch(path, {"status": "completed"}).get_json()
-    assert done["completed_at"] is not None and done["progress"] == 100
+    assert done["completed_at"] is not None
+    assert done["progress"] == 100
     again = api.patch(path, {"status": "completed", "title": "Report"}).get_json()
     assert again["completed_at"] == done["completed_at"]
     reopened = api.patch(path, {"status": "pending"}).get_json()
     assert reopened["completed_at"] is None
     completed = api.post(f"{path}/complete").get_json()
-    assert completed["status"] == "completed" and completed["completed_at"] is not None
+    assert completed["status"] == "completed"
+    assert completed["completed_at"] is not None
     cancelled = api.patch(path, {"status": "cancelled", "due_date": None}).get_json()
-    assert cancelled["completed_at"] is None and cancelled["due_date"] is None
+    assert cancelled["completed_at"] is None
+    assert cancelled["due_date"] is None
 
     partial = api.create("tasks", title="Half done", status="completed", progress=50)
-    assert partial["completed_at"] is not None and partial["progress"] == 50
+    assert partial["completed_at"] is not None
+    assert partial["progress"] == 50
 
 
 def test_subtasks_are_one_level_deep(api):
@@ -286,7 +312,8 @@ def test_subtasks_are_one_level_deep(api):
     assert deeper.get_json()["reason"] == "too_deep"
     other = api.create("tasks", title="Other")
     adopt = api.patch(f"/tasks/{parent['id']}", {"parent_id": other["id"]})
-    assert adopt.status_code == 400 and adopt.get_json()["reason"] == "too_deep"
+    assert adopt.status_code == 400
+    assert adopt.get_json()["reason"] == "too_deep"
     itself = api.patch(f"/tasks/{other['id']}", {"parent_id": other["id"]})
     assert itself.status_code == 400
     fetched = api.get(f"/tasks/{parent['id']}").get_json()
@@ -322,7 +349,8 @@ def test_deleting_a_task_takes_its_subtasks_to_the_trash_and_back(api):
     api.delete(f"/tasks/{parent['id']}")
     assert api.get("/tasks").get_json() == []
     stuck = api.post(f"/trash/task/{kept['id']}/restore")
-    assert stuck.status_code == 409 and stuck.get_json()["field"] == "parent_id"
+    assert stuck.status_code == 409
+    assert stuck.get_json()["field"] == "parent_id"
     restored = api.post(f"/trash/task/{parent['id']}/restore")
     assert restored.status_code == 200
     live = {t["id"] for t in api.get("/tasks").get_json()}
@@ -353,11 +381,13 @@ def test_notes_round_trip_and_render_safely(api):
     note = api.create("notes", title="Ideas", content="# Plan\n\n<script>alert(1)</script>\n\n"
                       "[x](javascript:alert(1)) **ok**", tags=["plans"])
     assert "<h1>Plan</h1>" in note["content_html"]
-    assert "<script" not in note["content_html"] and "javascript:" not in re.sub(
+    assert "<script" not in note["content_html"]
+    assert "javascript:" not in re.sub(
         r"&lt;.*?&gt;|\[x\]\(javascript:alert\(1\)\)", "", note["content_html"])
     assert note["is_pinned"] is False
     pinned = api.patch(f"/notes/{note['id']}", {"is_pinned": True}).get_json()
-    assert pinned["is_pinned"] is True and pinned["content"] == note["content"]
+    assert pinned["is_pinned"] is True
+    assert pinned["content"] == note["content"]
     unpinned = api.patch(f"/notes/{note['id']}", {"is_pinned": False}).get_json()
     assert unpinned["is_pinned"] is False
     preview = api.post("/notes/preview", {"content": "*hi* <img src=x onerror=alert(1)>"})
@@ -389,11 +419,14 @@ def test_tags_are_normalized_and_case_insensitive(api):
     assert first["tags"][0]["id"] in {t["id"] for t in second["tags"]}
     tags = api.get("/tags").get_json()
     assert [(t["name"], t["count"]) for t in tags] == [("#idea", 1), ("Deep Work", 2)]
-    assert tags[1]["counts"]["bookmark"] == 1 and tags[1]["counts"]["note"] == 1
+    assert tags[1]["counts"]["bookmark"] == 1
+    assert tags[1]["counts"]["note"] == 1
     duplicate = api.post("/tags", {"name": "deep WORK"})
-    assert duplicate.status_code == 409 and duplicate.get_json()["field"] == "name"
+    assert duplicate.status_code == 409
+    assert duplicate.get_json()["field"] == "name"
     made = api.create("tags", name="Blue", color="#ABC")
-    assert made["color"] == "#aabbcc" and made["count"] == 0
+    assert made["color"] == "#aabbcc"
+    assert made["count"] == 0
 
 
 def test_tags_belong_to_one_user(two_users):
@@ -406,7 +439,8 @@ def test_tags_belong_to_one_user(two_users):
     assert ann.get("/bookmarks").headers["X-Total-Count"] == "1"
     assert ann.get(f"/tags/{mine['tags'][0]['id']}").status_code == 404
     merge = ann.post(f"/tags/{hers['tags'][0]['id']}/merge", {"into": mine["tags"][0]["id"]})
-    assert merge.status_code == 400 and merge.get_json()["field"] == "into"
+    assert merge.status_code == 400
+    assert merge.get_json()["field"] == "into"
     assert ann.get("/dashboard/stats").get_json()["totalBookmarks"] == 1
     with changes.use_pipeline(pipeline_of(owner.actions.app)):
         assert items.set_tags(1, "bookmark", mine["id"], ["x"])  # the owner may
@@ -422,14 +456,17 @@ def test_rename_merge_and_delete_tags(api):
     py, python = tags["py"], tags["python"]
 
     clash = api.patch(f"/tags/{py['id']}", {"name": "PYTHON"})
-    assert clash.status_code == 409 and clash.get_json()["field"] == "name"
+    assert clash.status_code == 409
+    assert clash.get_json()["field"] == "name"
     recased = api.patch(f"/tags/{python['id']}", {"name": "Python", "color": "#112233"})
     assert recased.status_code == 200
-    assert recased.get_json()["name"] == "Python" and recased.get_json()["color"] == "#112233"
+    assert recased.get_json()["name"] == "Python"
+    assert recased.get_json()["color"] == "#112233"
 
     merged = api.post(f"/tags/{py['id']}/merge", {"into": python["id"]})
     assert merged.status_code == 200
-    assert merged.get_json()["count"] == 3 and merged.get_json()["counts"]["task"] == 1
+    assert merged.get_json()["count"] == 3
+    assert merged.get_json()["counts"]["task"] == 1
     assert api.get(f"/tags/{py['id']}").status_code == 404
     assert [t["name"] for t in api.get(f"/bookmarks/{one['id']}").get_json()["tags"]] == [
         "Python"]
@@ -503,28 +540,34 @@ def test_trash_lists_restores_purges_and_empties(api):
     assert {(e["type"], e["id"]) for e in entries} == {
         ("bookmark", bookmark["id"]), ("task", task["id"]), ("note", note["id"])}
     for entry in entries:
-        assert entry["title"] and entry["deleted_at"] and entry["purge_at"]
+        assert entry["title"]
+        assert entry["deleted_at"]
+        assert entry["purge_at"]
         assert entry["item"]["deleted_at"] == entry["deleted_at"]
     assert [e["type"] for e in api.get("/trash?type=note").get_json()] == ["note"]
     assert api.get("/dashboard/stats").get_json()["trashCount"] == 3
 
     restored = api.post(f"/trash/bookmark/{bookmark['id']}/restore")
-    assert restored.status_code == 200 and restored.get_json()["deleted_at"] is None
+    assert restored.status_code == 200
+    assert restored.get_json()["deleted_at"] is None
     assert restored.get_json()["tags"][0]["name"] == "keep"  # tags survive the trash
     assert api.get(f"/bookmarks/{bookmark['id']}").status_code == 200
     assert api.post(f"/trash/bookmark/{bookmark['id']}/restore").status_code == 404
     assert api.delete(f"/trash/bookmark/{bookmark['id']}").status_code == 404  # not in trash
 
     purged = api.delete(f"/trash/note/{note['id']}")
-    assert purged.status_code == 200 and purged.get_json()["purged"] == 1
+    assert purged.status_code == 200
+    assert purged.get_json()["purged"] == 1
     assert api.post(f"/trash/note/{note['id']}/restore").status_code == 404
     assert not ItemTag.select().where((ItemTag.item_type == "note")
                                       & (ItemTag.item_id == note["id"])).exists()
 
     emptied = api.delete("/trash")
-    assert emptied.status_code == 200 and emptied.get_json()["purged"] == 1
+    assert emptied.status_code == 200
+    assert emptied.get_json()["purged"] == 1
     assert api.get("/trash").get_json() == []
-    assert Tag.select().count() == 1 and Bookmark.select().count() == 1
+    assert Tag.select().count() == 1
+    assert Bookmark.select().count() == 1
 
 
 def test_trash_is_purged_after_the_retention(clocked):
@@ -564,7 +607,8 @@ def test_expired_trash_is_purged_at_start_up(make_app, clocked):
                       KEY_PREFIX=clocked.app.config["KEY_PREFIX"])
     assert [e.item.id for e in items.list_trash(1)] == [note["id"]]
     make_app(**config)
-    assert not Note.select().exists() and items.list_trash(1) == []
+    assert not Note.select().exists()
+    assert items.list_trash(1) == []
 
 
 def test_trash_retention_of_zero_keeps_items(make_app):
@@ -573,7 +617,8 @@ def test_trash_retention_of_zero_keeps_items(make_app):
     note = api.create("notes", title="kept")
     api.delete(f"/notes/{note['id']}")
     entry = api.get("/trash").get_json()[0]
-    assert entry["id"] == note["id"] and entry["purge_at"] is None
+    assert entry["id"] == note["id"]
+    assert entry["purge_at"] is None
 
 
 # ------------------------------------------------------------------------------ lists
@@ -585,16 +630,19 @@ def test_paging_headers_and_limits(api):
     assert first.status_code == 200
     assert [b["id"] for b in first.get_json()] == ids[::-1][:3]
     assert first.headers["X-Total-Count"] == "7"
-    links = dict((rel, url) for url, rel in re.findall(r'<([^>]+)>; rel="(\w+)"',
-                                                         first.headers["Link"]))
+    links = {rel: url for url, rel in re.findall(r'<([^>]+)>; rel="(\w+)"',
+                                                         first.headers["Link"])}
     assert set(links) == {"first", "next", "last"}
-    assert "offset=3" in links["next"] and "limit=3" in links["next"]
+    assert "offset=3" in links["next"]
+    assert "limit=3" in links["next"]
     assert "offset=6" in links["last"]
     last = api.get("/bookmarks?limit=3&offset=6")
     assert [b["id"] for b in last.get_json()] == [ids[0]]
-    assert 'rel="prev"' in last.headers["Link"] and 'rel="next"' not in last.headers["Link"]
+    assert 'rel="prev"' in last.headers["Link"]
+    assert 'rel="next"' not in last.headers["Link"]
     beyond = api.get("/bookmarks?offset=50")
-    assert beyond.get_json() == [] and beyond.headers["X-Total-Count"] == "7"
+    assert beyond.get_json() == []
+    assert beyond.headers["X-Total-Count"] == "7"
     for bad in ("limit=0", "limit=201", "limit=x", "offset=-1"):
         response = api.get(f"/bookmarks?{bad}")
         assert response.status_code == 400, bad
@@ -688,10 +736,12 @@ def test_dashboard_stats_in_the_original_shape(clocked):
     assert [(a["type"], a["id"]) for a in activity] == [
         ("bookmark", bookmark["id"]), ("note", note["id"]), ("task", task["id"])]
     assert set(activity[0]) >= {"id", "type", "title", "timestamp"}
-    assert activity[0]["title"] == "A page" and activity[0]["action"] == "updated"
+    assert activity[0]["title"] == "A page"
+    assert activity[0]["action"] == "updated"
     assert activity[1]["action"] == "created"
     assert activity[0]["timestamp"] > activity[1]["timestamp"] > activity[2]["timestamp"]
-    assert stats["tasksByStatus"]["pending"] == 1 and stats["unreadBookmarks"] == 0
+    assert stats["tasksByStatus"]["pending"] == 1
+    assert stats["unreadBookmarks"] == 0
     assert stats["trashCount"] == 1
 
 
@@ -756,4 +806,5 @@ def test_concurrent_writers_share_tags_without_errors(api):
         thread.join(60)
     assert errors == []
     counts = {t["name"]: t["count"] for t in api.get("/tags").get_json()}
-    assert counts["shared"] == 96 and len(counts) == 7
+    assert counts["shared"] == 96
+    assert len(counts) == 7

@@ -106,7 +106,8 @@ def test_rebuilders_run_in_order_and_report_their_boards():
     report = rebuilders.run(board)
     assert rebuilders.names() == ["challenges", "nothing"]
     assert report.boards == {"challenges": [BOARD], "nothing": []}
-    assert report.board_count == 1 and report.failed == []
+    assert report.board_count == 1
+    assert report.failed == []
     assert board.top(BOARD, 10) == sorted(SOURCE.items(), key=lambda kv: -kv[1])
 
 

@@ -34,7 +34,8 @@ def test_every_api_v1_route_is_described(app):
 
 def test_the_document_is_well_formed(app):
     spec = build_spec(app)
-    assert spec["openapi"].startswith("3.") and spec["info"]["title"]
+    assert spec["openapi"].startswith("3.")
+    assert spec["info"]["title"]
     assert spec["info"]["version"] == app.extensions["trackeep"].version
     assert spec["servers"] == [{"url": "/api/v1"}]
     schemas = spec["components"]["schemas"]
@@ -57,7 +58,8 @@ def test_the_document_is_well_formed(app):
         placeholders = set(re.findall(r"{(\w+)}", path))
         for method, operation in entry.items():
             assert method in METHODS, (path, method)
-            assert operation["summary"] and operation["responses"], (path, method)
+            assert operation["summary"], (path, method)
+            assert operation["responses"], (path, method)
             assert all(re.fullmatch(r"[1-5]\d\d", code) for code in operation["responses"])
             for response in operation["responses"].values():
                 assert response["description"]
@@ -65,7 +67,8 @@ def test_the_document_is_well_formed(app):
             declared = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
             assert declared == placeholders, (path, method)
             for parameter in operation.get("parameters", []):
-                assert parameter["in"] in ("path", "query") and "schema" in parameter
+                assert parameter["in"] in ("path", "query")
+                assert "schema" in parameter
                 if parameter["in"] == "path":
                     assert parameter["required"] is True
             assert isinstance(operation["security"], list)
@@ -101,7 +104,8 @@ def test_operations_carry_what_the_code_declares(app):
 
 def test_the_api_page_lists_every_operation_without_a_cdn(app):
     page = app.test_client().get("/api/docs")
-    assert page.status_code == 200 and page.mimetype == "text/html"
+    assert page.status_code == 200
+    assert page.mimetype == "text/html"
     html = page.get_data(as_text=True)
     spec = build_spec(app)
     for path, entry in spec["paths"].items():
@@ -109,4 +113,5 @@ def test_the_api_page_lists_every_operation_without_a_cdn(app):
             assert f'<span class="method">{method.upper()}</span>' in html
             assert f"/api/v1{path}" in html, path
     assert not re.search(r"""(src|href)=["']https?://""", html)
-    assert "bookmarks:write" in html and "Open to anyone." in html
+    assert "bookmarks:write" in html
+    assert "Open to anyone." in html

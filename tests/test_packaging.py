@@ -150,6 +150,7 @@ def test_server_binary_serves_keeps_data_and_stops_on_sigterm(server_binary, tmp
         assert setup["hasUsers"] is True
         listing = requests.get(f"{again.url}/api/v1/bookmarks", headers=bearer(token),
                                timeout=10)
-        assert listing.status_code == 200 and BOOKMARK["title"] in listing.text, listing.text
+        assert listing.status_code == 200, listing.text
+        assert BOOKMARK["title"] in listing.text, listing.text
     finally:
         assert again.stop() == 0, again.output()

@@ -54,9 +54,11 @@ def test_filters():
     assert query.terms == (Term("word", ("report",)),)
     assert query.tags == ("work", "two words")
     assert query.not_tags == ("old",)
-    assert query.types == ("task", "note") and query.not_types == ("file",)
+    assert query.types == ("task", "note")
+    assert query.not_types == ("file",)
     assert query.flags == (("favorite", True), ("unread", False))
-    assert query.statuses == ("completed",) and query.not_statuses == ("cancelled",)
+    assert query.statuses == ("completed",)
+    assert query.not_statuses == ("cancelled",)
     assert query.after == day("2026-01-01")
     assert query.before == day("2026-01-31T12:00:00")
     again = parse_query(query.canonical())
@@ -74,7 +76,9 @@ def test_filter_keys_ignore_case_and_unknown_keys_are_words():
 def test_engine_operators_and_column_names_are_plain_words():
     query = parse_query("cats AND dogs OR NOT birds NEAR(fish, 2) title: ^start {a b}:c")
     tokens = [t.tokens for t in query.terms]
-    assert ("and",) in tokens and ("or",) in tokens and ("not",) in tokens
+    assert ("and",) in tokens
+    assert ("or",) in tokens
+    assert ("not",) in tokens
     assert ("near", "fish") in tokens
     match = fts_match(query.terms)
     # every token is inside double quotes: outside them only AND, NOT, OR, *, parentheses
@@ -82,7 +86,7 @@ def test_engine_operators_and_column_names_are_plain_words():
     assert set(outside.replace("AND", "").replace("NOT", "").replace("OR", "")) <= set(" ()*")
 
 
-@pytest.mark.parametrize("text, message", [
+@pytest.mark.parametrize(("text", "message"), [
     ('"unclosed phrase', "quote is not closed"),
     ('fine "', "quote is not closed"),
     ('tag:"open', "quote is not closed"),
@@ -145,17 +149,19 @@ def test_fuzzed_input_either_parses_into_quoted_tokens_or_is_refused():
         try:
             query = parse_query(text)
         except QuerySyntaxError as exc:
-            assert exc.message
+            assert exc.message  # noqa: PT017 (refusing is one of the two allowed outcomes)
             continue
         for term in query.terms:
-            assert term.tokens and all(tok.isalnum() for tok in term.tokens)
+            assert term.tokens
+            assert all(tok.isalnum() for tok in term.tokens)
         if query.terms:
             match = fts_match(query.terms)
             outside = "".join(match.split('"')[0::2])
             assert set(outside.replace("AND", "").replace("NOT", "").replace("OR", "")) <= set(
                 " ()*")
             sql, params = pg_tsquery(query.terms)
-            assert "%s" in sql and len(params) == sql.count("%s")
+            assert "%s" in sql
+            assert len(params) == sql.count("%s")
             assert not any(ch in sql.replace("'trackeep_search'", "") for ch in "'\\;")
 
 
@@ -173,8 +179,10 @@ def test_postgres_tsquery_binds_every_value():
 def test_types_parameter():
     assert parse_types("note, tasks") == ("task", "note")
     assert parse_types(["file"]) == ("file",)
-    assert parse_types("all") == () and parse_types(None) == () and parse_types("") == ()
-    with pytest.raises(Exception, match="type takes|type: takes"):
+    assert parse_types("all") == ()
+    assert parse_types(None) == ()
+    assert parse_types("") == ()
+    with pytest.raises(Exception, match=r"type takes|type: takes"):
         parse_types("folder")
 
 
@@ -183,6 +191,7 @@ def test_merging_queries_keeps_both_and_the_narrower_dates():
                            ParsedQuery(tags=("y",), after=day("2026-02-01"),
                                        before=day("2026-03-01")))
     assert merged.tags == ("x", "y")
-    assert merged.after == day("2026-02-01") and merged.before == day("2026-03-01")
+    assert merged.after == day("2026-02-01")
+    assert merged.before == day("2026-03-01")
     with pytest.raises(QuerySyntaxError):
         merge_queries(parse_query("is:pinned"), ParsedQuery(flags=(("pinned", False),)))

@@ -82,7 +82,8 @@ def serve(tmp_path, database_url):
 def test_serve_answers_health_and_carries_a_real_websocket(serve):
     instance = serve()
     health = requests.get(f"{instance.url}/health", timeout=5)
-    assert health.status_code == 200 and health.json()["status"] == "ok"
+    assert health.status_code == 200
+    assert health.json()["status"] == "ok"
 
     client = socketio.Client(reconnection=False)
     echoed = threading.Event()
@@ -99,7 +100,8 @@ def test_serve_answers_health_and_carries_a_real_websocket(serve):
         answer = client.call("ping", {"n": 1}, timeout=5)
         assert answer["pong"] == {"n": 1}
         client.emit("echo", {"hello": "world"})
-        assert echoed.wait(5) and received["echo"] == {"hello": "world"}
+        assert echoed.wait(5)
+        assert received["echo"] == {"hello": "world"}
     finally:
         client.disconnect()
 

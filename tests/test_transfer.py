@@ -124,7 +124,8 @@ def test_export_then_import_restores_everything_exactly(any_app):
     with zipfile.ZipFile(io.BytesIO(archive)) as zf:
         manifest = json.loads(zf.read("manifest.json"))
         assert zf.testzip() is None
-    assert manifest["format"] == "trackeep-export" and manifest["version"] == 1
+    assert manifest["format"] == "trackeep-export"
+    assert manifest["version"] == 1
     assert manifest["counts"] == {"tags": 3, "bookmarks": 2, "tasks": 4, "notes": 2,
                                   "files": 4}
     assert len([n for n in zf.namelist() if n.startswith("blobs/")]) == 3  # deduplicated
@@ -179,7 +180,8 @@ def test_import_refuses_an_account_that_is_not_empty(app):
     archive = ann.export()
     bob.call("POST", "/tags", {"name": "mine"}, 201)
     response = bob.upload("/import", archive, "backup.zip")
-    assert response.status_code == 409 and "empty" in response.get_json()["error"]
+    assert response.status_code == 409
+    assert "empty" in response.get_json()["error"]
     assert Tag.select().join(User).where(User.username == "bob").count() == 1
 
 
@@ -333,7 +335,8 @@ def test_urls_already_saved_are_skipped(app):
     ann.call("POST", "/bookmarks", {"url": "https://www.python.org"}, 201)
     report = ann.upload("/bookmarks/import", (FIXTURES / "chrome.html").read_bytes(),
                         "b.html").get_json()
-    assert report["imported"] == {"bookmarks": 3} and report["duplicates"] == 2
+    assert report["imported"] == {"bookmarks": 3}
+    assert report["duplicates"] == 2
 
 
 BAD_BOOKMARK_FILES = {
@@ -351,7 +354,8 @@ def test_a_file_that_is_not_a_bookmark_file_is_400_and_imports_nothing(app, kind
     response = ann.upload("/bookmarks/import", BAD_BOOKMARK_FILES[kind], "bookmarks.html")
     assert response.status_code == 400
     assert "bookmark" in response.get_json()["error"]
-    assert Bookmark.select().count() == 0 and Tag.select().count() == 0
+    assert Bookmark.select().count() == 0
+    assert Tag.select().count() == 0
 
 
 def test_a_failure_midway_leaves_no_bookmark_behind(app, monkeypatch):
@@ -371,7 +375,8 @@ def test_a_failure_midway_leaves_no_bookmark_behind(app, monkeypatch):
     response = ann.upload("/bookmarks/import", (FIXTURES / "chrome.html").read_bytes(),
                           "b.html")
     assert response.status_code == 500
-    assert Bookmark.select().count() == 0 and Tag.select().count() == 0
+    assert Bookmark.select().count() == 0
+    assert Tag.select().count() == 0
 
 
 def test_exported_bookmarks_import_back_the_same(app):
@@ -411,7 +416,7 @@ def test_import_progress_reaches_the_users_event_channel(app):
 
     subscription = pubsub.subscribe(events.channel_for(ann.id), collect)
     try:
-        body = "\n".join(lines + ["</DL>"]).encode()
+        body = "\n".join([*lines, "</DL>"]).encode()
         assert ann.upload("/bookmarks/import", body, "big.html").status_code == 201
         assert finished.wait(5)
     finally:
@@ -442,7 +447,7 @@ def test_bookmark_parser_tolerates_odd_but_real_markup():
 
 def test_cli_imports_a_bookmark_file_and_an_archive(make_app, tmp_path, database_url, capsys):
     app = make_app(**GENEROUS_LIMITS)
-    _, (ann, bob) = _setup(app, "ann", "bob")
+    _, (ann, _bob) = _setup(app, "ann", "bob")
     fill_account(ann)
     archive = tmp_path / "backup.zip"
     archive.write_bytes(ann.export())
@@ -452,7 +457,8 @@ def test_cli_imports_a_bookmark_file_and_an_archive(make_app, tmp_path, database
 
     assert cli.main(["import", str(FIXTURES / "chrome.html"), "--user", "bob", *common]) == 0
     out, err = capsys.readouterr()
-    assert "imported: 4 bookmarks" in out and "1 already saved" in out
+    assert "imported: 4 bookmarks" in out
+    assert "1 already saved" in out
     assert "saving: 4/4" in err
     assert Bookmark.select().join(User).where(User.username == "bob").count() == 4
 

@@ -42,14 +42,15 @@ def csrf_meta(html: str) -> str:
     return match.group(1)
 
 
-@pytest.mark.parametrize("path,script", PAGES.items())
+@pytest.mark.parametrize(("path", "script"), PAGES.items())
 def test_each_page_answers_a_signed_in_user(browser, path, script):
     page = browser.get(path)
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert f"/static/js/pages/{script}.js" in html
     assert 'aria-current="page"' in html  # the sidebar marks where the user is
-    assert 'id="global-search"' in html and 'id="toasts"' in html
+    assert 'id="global-search"' in html
+    assert 'id="toasts"' in html
     assert csrf_meta(html)
 
 
@@ -64,7 +65,8 @@ def test_anonymous_visitors_are_sent_to_the_login_page(actions, path):
 def test_a_bearer_token_does_not_open_the_pages(actions):
     token, _ = actions.register_owner()
     response = actions.client.get("/tasks", headers={"Authorization": f"Bearer {token}"})
-    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login")
 
 
 def test_sidebar_links_every_section(browser):
@@ -76,7 +78,8 @@ def test_sidebar_links_every_section(browser):
 
 def test_settings_use_the_same_shell(browser):
     html = browser.get("/settings/profile").get_data(as_text=True)
-    assert 'id="global-search"' in html and "/static/js/app.js" in html
+    assert 'id="global-search"' in html
+    assert "/static/js/app.js" in html
     assert re.search(r'<a href="/settings/profile" aria-current="page">', html)
 
 
@@ -91,7 +94,8 @@ def test_unknown_page_is_an_html_error_page(browser):
     assert response.status_code == 404
     assert response.mimetype == "text/html"
     html = response.get_data(as_text=True)
-    assert "not found: /no-such-page" in html and "Back to Trackeep" in html
+    assert "not found: /no-such-page" in html
+    assert "Back to Trackeep" in html
 
 
 def test_pages_use_no_third_party_host(browser):
@@ -104,9 +108,11 @@ def test_pages_use_no_third_party_host(browser):
 
 def test_vendored_socketio_client_ships_with_its_licence(browser):
     script = browser.get("/static/vendor/socket.io/socket.io.min.js")
-    assert script.status_code == 200 and b"Socket.IO v4" in script.data
+    assert script.status_code == 200
+    assert b"Socket.IO v4" in script.data
     licence = browser.get("/static/vendor/socket.io/LICENSE")
-    assert licence.status_code == 200 and b"MIT License" in licence.data
+    assert licence.status_code == 200
+    assert b"MIT License" in licence.data
     script.close()
     licence.close()
 
@@ -131,14 +137,17 @@ def test_note_preview_from_the_page_renders_sanitized_html(browser):
                             headers={"X-CSRF-Token": token})
     assert response.status_code == 200, response.get_json()
     html = response.get_json()["html"]
-    assert "<h1>Title</h1>" in html and "<strong>bold</strong>" in html
-    assert "<img" not in html and "onerror=alert(1)&gt;" in html  # shown as text, inert
+    assert "<h1>Title</h1>" in html
+    assert "<strong>bold</strong>" in html
+    assert "<img" not in html
+    assert "onerror=alert(1)&gt;" in html  # shown as text, inert
     assert "href" not in html  # the javascript: link is not a link
 
 
 def test_note_preview_from_the_page_needs_the_csrf_token(browser):
     missing = browser.post("/api/v1/notes/preview", json={"content": "x"})
-    assert missing.status_code == 403 and "CSRF" in missing.get_json()["error"]
+    assert missing.status_code == 403
+    assert "CSRF" in missing.get_json()["error"]
     wrong = browser.post("/api/v1/notes/preview", json={"content": "x"},
                          headers={"X-CSRF-Token": "forged"})
     assert wrong.status_code == 403

@@ -64,13 +64,13 @@ from trackeep_desktop.accounts.users import (
 
 __all__ = [
     "API_KEY_PREFIX",
+    "PAIRING_SCOPES",
+    "ROLES",
+    "THEMES",
     "AccountError",
     "AlreadyExists",
     "InvalidInput",
     "NotAllowed",
-    "PAIRING_SCOPES",
-    "ROLES",
-    "THEMES",
     "api_key_to_json",
     "backup_codes_left",
     "begin_totp_enrolment",

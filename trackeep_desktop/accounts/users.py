@@ -255,7 +255,7 @@ def check_credentials(user: User | None, password: str) -> bool:
 
     Upgrades the stored hash when the hashing parameters have changed.
     """
-    if not verify_password(user.password_hash if user else None, password or ""):
+    if not verify_password(user.password_hash if user else None, password or "") or user is None:
         return False
     if _hasher.check_needs_rehash(user.password_hash):
         User.update(password_hash=hash_password(password)).where(User.id == user.id).execute()
@@ -464,7 +464,7 @@ def verify_second_factor(user: User, code: str, *, now: float) -> str | None:
     """Check a TOTP code or a backup code, consuming it; return ``"totp"``, ``"backup"`` or
     None. A TOTP code is accepted once (its time step cannot be replayed); a backup code
     works once."""
-    if not user.totp_enabled:
+    if user.totp_secret is None:  # two-factor is not enabled
         return None
     code = _normalize_code(code)
     counter = _match_totp(user.totp_secret, code, now)
@@ -683,6 +683,7 @@ def describe_user_agent(user_agent: str) -> str:
         ("Mac OS X", "macOS"), ("CrOS", "ChromeOS"), ("Linux", "Linux")) if token in ua), None)
     if browser and system:
         return f"{browser} on {system}"
-    if browser or system:
-        return browser or system
+    name = browser or system
+    if name:
+        return name
     return ua.split(" ")[0][:40] or "Unknown device"

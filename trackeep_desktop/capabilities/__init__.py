@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 from trackeep_desktop.capabilities.base import (
@@ -33,6 +34,11 @@ from trackeep_desktop.capabilities.keys import Keyspace
 from trackeep_desktop.capabilities.leaderboard import LeaderboardRebuilders, RebuildReport
 from trackeep_desktop.clock import SystemClock
 from trackeep_desktop.storage.db import ConfigurationError
+
+if TYPE_CHECKING:
+    import redis
+
+    from .fallback import RedisMonitor
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +118,8 @@ class Capabilities:
     counters: Counters
     pubsub: PubSub
     keyspace: Keyspace
-    redis: object | None = None  # the shared redis.Redis client, when configured
-    monitor: object | None = None  # the RedisMonitor, when configured
+    redis: redis.Redis | None = None  # the shared client, when configured
+    monitor: RedisMonitor | None = None  # when configured
     redis_target: RedisTarget | None = None  # where that client connects
     #: Functions that rewrite leaderboards from the database; run on Redis recovery and
     #: by ``trackeep leaderboards rebuild``.
@@ -238,6 +244,7 @@ def build_capabilities(
     from trackeep_desktop.capabilities.ratelimit import RedisRateLimiter
     from trackeep_desktop.capabilities.sessions import RedisSessionStore
 
+    assert target is not None  # a Redis URL was given
     client = redis_client if redis_client is not None else redis_client_from_url(target)
     monitor = RedisMonitor(client, observe_latency=observe_redis_latency)
     rebuilders = LeaderboardRebuilders()

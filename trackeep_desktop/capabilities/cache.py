@@ -129,7 +129,7 @@ class MemoryCache(Cache):
         with self._lock:
             doomed = [key for key in self._entries if key.startswith(prefix)]
             removed = [self._drop(key) for key in doomed]
-        return sum(1 for _, expires_at in removed if expires_at > now)
+        return sum(1 for entry in removed if entry is not None and entry[1] > now)
 
     def generation(self, namespace: str) -> int:
         """The namespace's generation (0 when never bumped)."""

@@ -35,7 +35,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trackeep_desktop.capabilities.base import (
     Cache,
@@ -52,6 +52,10 @@ from trackeep_desktop.capabilities.base import (
 )
 from trackeep_desktop.clock import SystemClock
 from trackeep_desktop.errors import Unavailable
+
+if TYPE_CHECKING:
+    from .pubsub import MemoryPubSub, RedisPubSub
+    from .sessions import RedisSessionStore
 
 log = logging.getLogger("trackeep.redis")
 
@@ -244,7 +248,7 @@ class DatabaseSessionStore(SessionStore):
 class FallbackSessionStore(SessionStore):
     """Redis sessions, served from the database while Redis is down."""
 
-    def __init__(self, primary: SessionStore, backup: SessionBackup, monitor: RedisMonitor,
+    def __init__(self, primary: RedisSessionStore, backup: SessionBackup, monitor: RedisMonitor,
                  clock=None):
         self.primary = primary
         self.secondary = DatabaseSessionStore(backup, clock)
@@ -538,7 +542,7 @@ class FallbackPubSub(PubSub):
     goes out through exactly one of them, so it is delivered once.
     """
 
-    def __init__(self, primary: PubSub, local: PubSub, monitor: RedisMonitor):
+    def __init__(self, primary: RedisPubSub, local: MemoryPubSub, monitor: RedisMonitor):
         self.primary = primary
         self.local = local
         self.monitor = monitor

@@ -100,9 +100,9 @@ class MemoryLeaderboard(Leaderboard):
         """The member's 1-based rank, or None if absent."""
         with self._lock:
             state = self._boards.get(board)
-            score = None if state is None else state.scores.get(member)
-            if score is None:
+            if state is None or member not in state.scores:
                 return None
+            score = state.scores[member]
             return len(state.ordered) - state.ordered.index((score, member))
 
     def score(self, board: str, member: str) -> float | None:
@@ -115,9 +115,9 @@ class MemoryLeaderboard(Leaderboard):
         """Remove a member; True if it was there. An emptied board is dropped."""
         with self._lock:
             state = self._boards.get(board)
-            score = None if state is None else state.scores.pop(member, None)
-            if score is None:
+            if state is None or member not in state.scores:
                 return False
+            score = state.scores.pop(member)
             state.ordered.remove((score, member))
             if not state.scores:
                 del self._boards[board]
@@ -249,7 +249,9 @@ class LeaderboardRebuilders:
         for name, rebuild in rebuilders:
             try:
                 report.boards[name] = list(rebuild(leaderboard))
-            except (CapabilityUnavailable, *OUTAGE_ERRORS):
+            except CapabilityUnavailable:
+                raise
+            except OUTAGE_ERRORS:
                 raise
             except Exception:
                 log.exception("the %s leaderboard rebuilder failed", name)

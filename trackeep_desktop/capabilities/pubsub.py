@@ -7,6 +7,7 @@ rules (``fnmatch.fnmatchcase`` in memory). A callback that raises is logged and 
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import logging
@@ -284,10 +285,9 @@ class RedisPubSub(_Counts, PubSub):
             return
         del self._subscribers[subscription.name]
         self._pending.pop(self.keyspace.key(subscription.name), None)
-        try:
+        # On failure the listener replaces the connection, without this name.
+        with contextlib.suppress(Exception):
             self._send_locked("unsubscribe", [subscription.name])
-        except Exception:  # the listener replaces the connection, without this name
-            pass
 
     # --------------------------------------------------------------------------- connection
 
@@ -358,10 +358,8 @@ class RedisPubSub(_Counts, PubSub):
         for ack in pending:
             ack.done(error)
         if pubsub is not None:
-            try:
+            with contextlib.suppress(Exception):
                 pubsub.close()
-            except Exception:
-                pass
 
     # ----------------------------------------------------------------------------- listener
 

@@ -139,7 +139,7 @@ class _BackedSessionStore(SessionStore):
             return None
         record, write_durable = result
         record = _public(record)
-        if write_durable:
+        if write_durable and self.backup is not None:
             expires_at = now + record["ttl"]
             if data:
                 self.backup.save(record, expires_at)

@@ -55,16 +55,16 @@ from trackeep_desktop.desktop.program import (
 )
 
 __all__ = [
-    "ControlServer",
     "EXTENSION",
     "INSTANCE_FILE",
-    "InstanceLock",
     "LOADED_PREFIX",
-    "LaunchTokens",
     "MIN_SIZE",
     "PROBE_ENV",
     "RUNNING_PREFIX",
     "WINDOW_FILE",
+    "ControlServer",
+    "InstanceLock",
+    "LaunchTokens",
     "WindowGeometry",
     "ask_running_instance",
     "bp",

@@ -9,9 +9,10 @@ import logging
 import os
 import secrets
 import socketserver
+import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .launch import LOCK_FILE
 
@@ -27,14 +28,14 @@ class InstanceLock:
 
     def __init__(self, data_dir: Path):
         self.path = data_dir / LOCK_FILE
-        self._file = None
+        self._file: IO[bytes] | None = None
 
     def acquire(self) -> bool:
         """Take the lock; False when another process holds it."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+b")  # held open while locked
+        handle = open(self.path, "a+b")  # noqa: SIM115 (held open while locked)
         try:
-            if os.name == "nt":
+            if sys.platform == "win32":  # (not os.name == "nt": type checkers know this form)
                 import msvcrt
 
                 handle.seek(0)
@@ -53,7 +54,7 @@ class InstanceLock:
         if self._file is None:
             return
         try:
-            if os.name == "nt":
+            if sys.platform == "win32":  # (not os.name == "nt": type checkers know this form)
                 import msvcrt
 
                 self._file.seek(0)

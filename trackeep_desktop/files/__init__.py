@@ -60,18 +60,18 @@ from trackeep_desktop.files.store import (
 )
 
 __all__ = [
-    "BlobStore",
-    "FileError",
-    "FileQuery",
     "ITEM_TYPE",
-    "InvalidInput",
     "KINDS",
     "MAX_DESCRIPTION_LENGTH",
     "MAX_NAME_LENGTH",
     "MAX_SHARE_HOURS",
-    "NotFound",
     "PREVIEW_TEXT_BYTES",
     "SORT_FIELDS",
+    "BlobStore",
+    "FileError",
+    "FileQuery",
+    "InvalidInput",
+    "NotFound",
     "Spool",
     "TooLarge",
     "content_disposition",

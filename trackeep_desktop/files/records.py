@@ -154,7 +154,7 @@ def list_files(user_id: int, query: FileQuery) -> tuple[list[File], int]:
     if query.created_before is not None:
         select = select.where(File.created_at < query.created_before)
     total = select.count()
-    field = SORT_FIELDS[sort]
+    field: peewee.ColumnBase = SORT_FIELDS[sort]
     if sort == "name":
         field = peewee.fn.LOWER(field)
     if query.sort.startswith("-"):

@@ -3,6 +3,7 @@ spool and removed only when no file row refers to them; and the files domain's e
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -12,6 +13,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
+
+import peewee
 
 from trackeep_desktop import errors
 from trackeep_desktop.storage.db import database, is_postgres
@@ -46,8 +49,9 @@ TEMP_GRACE_SECONDS = 60
 
 
 #: Sort orders of :func:`list_files` (``-`` for descending).
-SORT_FIELDS = {"created_at": File.created_at, "updated_at": File.updated_at,
-               "name": File.name, "size": File.size}
+SORT_FIELDS: dict[str, peewee.Field] = {
+    "created_at": File.created_at, "updated_at": File.updated_at, "name": File.name,
+    "size": File.size}
 
 
 BLOB_LOCK_ID = 7_146_251_004  # the PostgreSQL advisory lock that serializes blob changes
@@ -103,7 +107,7 @@ class Spool:
         self.head = b""
         self._hash = hashlib.sha256()
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-        self._file: IO[bytes] | None = os.fdopen(fd, "w+b")
+        self._file: IO[bytes] = os.fdopen(fd, "w+b")
         self._discarded = False
 
     @property
@@ -164,25 +168,23 @@ class Spool:
     @property
     def closed(self) -> bool:
         """True once :meth:`close` or :meth:`discard` ran."""
-        return self._file is None or self._file.closed
+        return self._file.closed
 
     def close(self) -> None:
         """Flush to disk and close the handle (the temporary file stays until moved or
         discarded)."""
-        if self._file is not None and not self._file.closed:
+        if not self._file.closed:
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
 
     def discard(self) -> None:
         """Close and delete the temporary file (safe to call twice)."""
-        if self._file is not None and not self._file.closed:
+        if not self._file.closed:
             self._file.close()
         self._discarded = True
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
-        except FileNotFoundError:
-            pass
 
 
 class BlobStore:

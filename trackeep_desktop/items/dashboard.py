@@ -35,10 +35,11 @@ def dashboard_stats(user_id: int, *, recent: int = 10) -> dict:
             })
     activity.sort(key=lambda a: a.pop("_sort"), reverse=True)
     live_tasks = Task.select().where((Task.user == user_id) & Task.deleted_at.is_null())
-    by_status = {status: 0 for status in TASK_STATUSES}
+    by_status = dict.fromkeys(TASK_STATUSES, 0)
     for row in live_tasks.select(Task.status, peewee.fn.COUNT(Task.id).alias("n")) \
             .group_by(Task.status).dicts():
-        by_status[row["status"]] = row["n"]
+        # peewee's stubs type these rows as models, not dicts
+        by_status[row["status"]] = row["n"]  # type: ignore[index]
     return {
         "totalBookmarks": counts.get("bookmark", 0),
         "totalTasks": counts.get("task", 0),

@@ -11,8 +11,6 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import peewee
-
 from .types import (
     DESCRIPTION_MAX,
     NOTE_MAX,
@@ -211,8 +209,9 @@ def _clean(fields: Mapping[str, Field], data: Mapping[str, Any]) -> dict[str, An
             if name in data}
 
 
-def _live(model: type[peewee.Model], user_id: int, item_id: Any, label: str):
-    """The user's item that is not in the trash, else :class:`NotFound`."""
+def _live(model: Any, user_id: int, item_id: Any, label: str):
+    """The user's item that is not in the trash, else :class:`NotFound`. ``model`` is an item
+    model (see :attr:`ItemType.model`)."""
     if isinstance(item_id, bool) or not isinstance(item_id, int):
         raise NotFound(f"{label} not found")
     item = model.get_or_none((model.id == item_id) & (model.user == user_id)

@@ -25,7 +25,8 @@ from .types import (
     NotFound,
 )
 
-_MODELS: dict[str, type[peewee.Model]] = {"bookmark": Bookmark, "task": Task, "note": Note}
+_MODELS: dict[str, type[Bookmark | Task | Note]] = {
+    "bookmark": Bookmark, "task": Task, "note": Note}
 
 
 def get_item(user_id: int, item_type: str, item_id: Any):
@@ -214,10 +215,10 @@ def list_items(user_id: int, item_type: str, params: Mapping[str, Any]) -> Page:
         value = _one(params, name)
         if value is not None:
             query = query.where(condition(column, value, name))
-    for name, condition in FILTERS[item_type].items():
+    for name, type_filter in FILTERS[item_type].items():
         value = _one(params, name)
         if value is not None:
-            query = query.where(condition(value, name))
+            query = query.where(type_filter(value, name))
     order = []
     for key, descending in parse_sort(item_type, _one(params, "sort")):
         expression = SORTS[item_type][key]

@@ -91,9 +91,9 @@ def resolve(host: str, port: int, allow_private: bool) -> list[tuple[int, str]]:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise FetchError(f"cannot resolve {host}: {exc}") from exc
-    addresses = []
+    addresses: list[tuple[int, str]] = []
     for family, _, _, _, sockaddr in infos:
-        entry = (family, sockaddr[0])
+        entry = (family, str(sockaddr[0]))  # an IPv4 or IPv6 address: already text
         if entry not in addresses:
             addresses.append(entry)
     if not addresses:
@@ -124,11 +124,12 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
                  context: ssl.SSLContext):
         super().__init__(host, port, timeout=timeout, context=context)
         self._address = address
+        self._ssl_context = context
 
     def connect(self):
         sock = socket.create_connection((self._address, self.port), self.timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        self.sock = self._ssl_context.wrap_socket(sock, server_hostname=self.host)
 
 
 # ------------------------------------------------------------------------------ parsing
@@ -221,9 +222,9 @@ def parse_metadata(html: str, page_url: str) -> PageMetadata:
 def _charset(content_type: str, head: bytes) -> str:
     match = re.search(r"charset=[\"']?([\w.:-]+)", content_type, re.I)
     if not match:
-        match = re.search(rb"<meta[^>]+charset=[\"']?([\w.:-]+)", head[:4096], re.I)
-        if match:
-            match = re.match(r"(.*)", match.group(1).decode("ascii", "replace"))
+        meta = re.search(rb"<meta[^>]+charset=[\"']?([\w.:-]+)", head[:4096], re.I)
+        if meta:
+            match = re.match(r"(.*)", meta.group(1).decode("ascii", "replace"))
     if match:
         try:
             return codecs.lookup(match.group(1)).name
@@ -279,6 +280,7 @@ def _request(parts, port: int, addresses: list[tuple[int, str]], timeout: float,
         path += "?" + parts.query
     last_error: Exception | None = None
     for _, address in addresses:
+        conn: http.client.HTTPConnection
         if parts.scheme == "https":
             conn = _PinnedHTTPSConnection(parts.hostname, port, address, timeout, context)
         else:

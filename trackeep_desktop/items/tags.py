@@ -153,7 +153,7 @@ def tags_for(user_id: int, item_type: str, ids: Iterable[int]) -> dict[int, list
                         & ItemTag.item_id.in_(chunk))
                  .order_by(Tag.name_key))
         for tag in query.objects():
-            found[tag.tagged_id].append(tag)
+            found[tag.tagged_id].append(tag)  # type: ignore[attr-defined]  # the alias above
     return found
 
 
@@ -195,8 +195,8 @@ def tag_counts(user_id: int) -> dict[int, dict[str, int]]:
                  .where((ItemTag.item_type == name) & (model.user == user_id)
                         & model.deleted_at.is_null())
                  .group_by(ItemTag.tag))
-        for row in query.dicts():
-            counts.setdefault(row["tag"], {})[name] = row["n"]
+        for row in query.dicts():  # peewee's stubs type these rows as models, not dicts
+            counts.setdefault(row["tag"], {})[name] = row["n"]  # type: ignore[index]
     return counts
 
 
@@ -240,7 +240,7 @@ def create_tag(user_id: int, data: Mapping[str, Any], *, now: float) -> Tag:
 
 def _tagged_items(tag: Tag) -> list[tuple[str, Any]]:
     """The live and trashed items carrying ``tag``, as ``(item_type, item)``."""
-    out = []
+    out: list[tuple[str, Any]] = []
     links = list(ItemTag.select().where(ItemTag.tag == tag.id))
     by_type: dict[str, list[int]] = {}
     for link in links:

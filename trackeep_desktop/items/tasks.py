@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from trackeep_desktop.accounts.users import iso_time
 from trackeep_desktop.storage.changes import record_change
@@ -94,7 +94,7 @@ def subtasks_of(user_id: int, task_ids: Iterable[int]) -> dict[int, list[Task]]:
         for task in (Task.select().where((Task.user == user_id) & Task.parent.in_(ids)
                                          & Task.deleted_at.is_null())
                      .order_by(Task.created_at, Task.id)):
-            found[task.parent_id].append(task)
+            found[cast(int, task.parent_id)].append(task)  # a subtask: parent_id is set
     return found
 
 

@@ -28,7 +28,7 @@ from .types import (
 log = logging.getLogger(__name__)
 
 
-def _children(item_type: str, item: Any) -> peewee.ModelSelect | None:
+def _children(item_type: str, item: Any) -> peewee.ModelSelect[Task] | None:
     if item_type == "task":
         return Task.select().where(Task.parent == item.id)
     return None
@@ -63,7 +63,9 @@ def _trashed(entry: ItemType, user_id: int, item_id: Any):
 
 
 def _expired(item: Any, now: float, max_age: float | None) -> bool:
-    return bool(max_age) and item.deleted_at <= now - max_age
+    if not max_age:
+        return False
+    return item.deleted_at <= now - max_age
 
 
 def restore_from_trash(user_id: int, item_type: str, item_id: Any, *, now: float,

@@ -8,8 +8,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import peewee
-
 from trackeep_desktop import errors
 from trackeep_desktop.storage.db import database
 from trackeep_desktop.storage.models import Bookmark, File, FileShare, Note, Task
@@ -58,7 +56,7 @@ class ItemError(errors.DomainError):
     """A request the items domain refuses; ``message`` is fit to show the user, ``reason``
     (``invalid`` unless said) a short code."""
 
-    reason = "invalid"
+    reason: str | None = "invalid"
 
 
 class InvalidInput(ItemError, errors.Invalid):
@@ -109,7 +107,11 @@ class ItemType:
     """How the trash, tag counts and dashboard handle one item type."""
 
     name: str
-    model: type[peewee.Model]
+    # Any peewee model with ``id``, ``user``, ``created_at``, ``updated_at`` and
+    # ``deleted_at`` (the registry is open: files register theirs). peewee's types cannot
+    # say "a model with these fields", so this is Any rather than type[peewee.Model], on
+    # which every one of those would be an error.
+    model: Any
     title: Callable[[Any], str]
     to_json: Callable[[Any, list], dict] | None = None
     #: ``(model, foreign key)`` rows that go with an item when it is purged.

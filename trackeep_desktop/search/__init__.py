@@ -90,18 +90,18 @@ from trackeep_desktop.search.saved import (
 )
 
 __all__ = [
-    "Conflict",
     "DEFAULT_LIMIT",
     "INDEXED_TYPES",
-    "InvalidInput",
     "MAX_LIMIT",
     "MAX_QUERY_LENGTH",
-    "NotFound",
     "PG_CONFIG",
-    "ParsedQuery",
-    "QuerySyntaxError",
     "RANK_CAP",
     "SAVED_NAME_MAX",
+    "Conflict",
+    "InvalidInput",
+    "NotFound",
+    "ParsedQuery",
+    "QuerySyntaxError",
     "SearchTimeout",
     "_Budget",
     "cached_search_json",

@@ -46,7 +46,7 @@ def clean_text(text: Any, limit: int = BODY_MAX_CHARS) -> str:
 class _HTMLText(HTMLParser):
     """The visible text of an HTML page (``script``, ``style`` and the like skipped)."""
 
-    SKIP = {"script", "style", "noscript", "template", "svg", "head"}
+    SKIP = frozenset({"script", "style", "noscript", "template", "svg", "head"})
 
     def __init__(self):
         super().__init__(convert_charrefs=True)

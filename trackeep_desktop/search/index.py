@@ -205,13 +205,15 @@ def index_subscriber(store=None) -> Callable[[Change], None]:
         elif change.action == "deleted":
             mark_deleted(change.item_type, change.item)
         elif change.action == "purged":
-            remove_item(change.item_type, change.id)
+            remove_item(change.item_type, change.item.id)
 
     return index_change
 
 
-_MODELS: dict[str, type[peewee.Model]] = {"bookmark": Bookmark, "task": Task, "note": Note,
-                                          "file": File}
+IndexedModel = Bookmark | Task | Note | File
+
+_MODELS: dict[str, type[IndexedModel]] = {
+    "bookmark": Bookmark, "task": Task, "note": Note, "file": File}
 
 
 def rebuild_index(*, store=None, batch: int = 1000,
@@ -226,8 +228,8 @@ def rebuild_index(*, store=None, batch: int = 1000,
         for item_type, model in _MODELS.items():
             last = 0
             while True:
-                rows = list(model.select().where(model.id > last).order_by(model.id)
-                            .limit(batch))
+                rows: list[IndexedModel] = list(
+                    model.select().where(model.id > last).order_by(model.id).limit(batch))
                 if not rows:
                     break
                 tags = _tags_by_item(item_type, [r.id for r in rows])

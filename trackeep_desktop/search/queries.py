@@ -256,6 +256,7 @@ def _sqlite_rows(user_id: int, rowids: list[int], match: str | None) -> list[dic
     if not rowids:
         return []
     marks = ", ".join("?" * len(rowids))
+    params: list[Any]
     if match is None:
         sql = (f"SELECT search_fts.rowid, substr(search_fts.body, 1, 400), NULL, "
                f"{_SQLITE_ATTRIBUTES} FROM search_fts {_SQLITE_RESULT_JOIN} "
@@ -303,7 +304,8 @@ def _pg_ranked(user_id: int, query: ParsedQuery, tsquery: tuple[str, list], want
     facets = counted
     if sum(facets[t] for t in selected) <= offset:
         return _Ranked([], facets, approximate, reason)
-    extra, extra_params = typed, list(selected)
+    extra = typed
+    extra_params: list[Any] = list(selected)
     if candidates is not None:
         # By id, not as an id range: the range may hold many more documents than matches.
         extra += " AND d.id = ANY(%s)"
@@ -410,7 +412,7 @@ def search(user_id: int, query: ParsedQuery | str, *, types: Iterable[str] = (),
     if types:
         wanted &= set(types)
     answer: dict[str, Any] = {"query": query.canonical(), "results": [], "total": 0,
-                              "facets": {t: 0 for t in INDEXED_TYPES}, "limit": limit,
+                              "facets": dict.fromkeys(INDEXED_TYPES, 0), "limit": limit,
                               "offset": offset, "approximate": False, "reason": None}
     if query.is_empty:
         answer["took_ms"] = _ms(started)

@@ -94,11 +94,12 @@ class ChangeSet:
         """Render the items of every announced change, one call per user and type."""
         wanted: dict[tuple[int, str], dict[int, Any]] = {}
         for change in self.events():
-            if (change.payload is None and change.item is not None
+            item_id = change.id
+            if (change.payload is None and change.item is not None and item_id is not None
                     and change.action != "purged"
                     and change.item_type in self.pipeline.renderers
-                    and (change.item_type, change.id) not in self._rendered):
-                wanted.setdefault((change.user_id, change.item_type), {})[change.id] = change.item
+                    and (change.item_type, item_id) not in self._rendered):
+                wanted.setdefault((change.user_id, change.item_type), {})[item_id] = change.item
         for (user_id, item_type), found in wanted.items():
             rendered = self.pipeline.renderers[item_type](user_id, list(found.values()))
             for item_id, out in zip(found, rendered, strict=True):
@@ -108,9 +109,10 @@ class ChangeSet:
         """What a change event carries as its item (None for a purge)."""
         if change.payload is not None:
             return change.payload
-        if change.action == "purged":
+        item_id = change.id
+        if change.action == "purged" or item_id is None:
             return None
-        return self._rendered.get((change.item_type, change.id))
+        return self._rendered.get((change.item_type, item_id))
 
     def rendered(self, item_type: str, item_id: int) -> dict | None:
         """The rendering of an item made for this change set's events, if any."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlparse
 
 import peewee
@@ -37,7 +38,7 @@ def open_database(url: str) -> peewee.Database:
     (``postgres://`` too); query parameters are passed to the driver.
     """
     parsed = urlparse(url)
-    params = dict(parse_qsl(parsed.query))
+    params: dict[str, Any] = dict(parse_qsl(parsed.query))  # for the driver, as given
     if parsed.scheme == "sqlite":
         path = parsed.path[1:] if parsed.path.startswith("/") else parsed.path
         if not path:
@@ -85,7 +86,7 @@ def is_postgres(db: peewee.Database | None = None) -> bool:
 def checkpoint(db: peewee.Database | None = None) -> None:
     """Fold the SQLite write-ahead log into the main file (a clean shutdown does this)."""
     db = db or database.obj
-    if isinstance(db, peewee.SqliteDatabase) and not db.database == ":memory:":
+    if isinstance(db, peewee.SqliteDatabase) and db.database != ":memory:":
         db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 

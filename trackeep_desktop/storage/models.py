@@ -10,6 +10,10 @@ from trackeep_desktop.storage.db import database
 
 
 class BaseModel(peewee.Model):
+    """Every table's base. An implicit primary key is written out (``id =
+    peewee.AutoField()``, what peewee adds by itself) and each foreign key's ``<name>_id``
+    accessor is annotated, so the type checker knows both."""
+
     class Meta:
         database = database
         legacy_table_names = False
@@ -75,7 +79,9 @@ class User(BaseModel):
 class BackupCode(BaseModel):
     """A single-use two-factor backup code, stored as its SHA-256."""
 
+    id = peewee.AutoField()
     user = peewee.ForeignKeyField(User, on_delete="CASCADE", backref="backup_codes")
+    user_id: int
     code_hash = peewee.CharField(max_length=64)
     used_at = peewee.DoubleField(null=True)
 
@@ -87,7 +93,9 @@ class BackupCode(BaseModel):
 class ApiKey(BaseModel):
     """A personal API key (``tk_...``), stored as its SHA-256 with a short display prefix."""
 
+    id = peewee.AutoField()
     user = peewee.ForeignKeyField(User, on_delete="CASCADE", backref="api_keys")
+    user_id: int
     name = peewee.CharField(max_length=100)
     key_hash = peewee.CharField(max_length=64, unique=True)
     prefix = peewee.CharField(max_length=16)
@@ -103,7 +111,9 @@ class ApiKey(BaseModel):
 class PairingCode(BaseModel):
     """A short one-time code a device exchanges for an API key, stored as its SHA-256."""
 
+    id = peewee.AutoField()
     user = peewee.ForeignKeyField(User, on_delete="CASCADE", backref="pairing_codes")
+    user_id: int
     code_hash = peewee.CharField(max_length=64, unique=True)
     scopes = peewee.CharField(max_length=500)
     created_at = peewee.DoubleField()
@@ -125,7 +135,9 @@ ALL_MODELS = [DurableSession, Counter, User, BackupCode, ApiKey, PairingCode]
 class Bookmark(BaseModel):
     """A saved page. ``url`` is normalized; ``url_hash`` (its SHA-256) finds duplicates."""
 
+    id = peewee.AutoField()
     user = peewee.ForeignKeyField(User, on_delete="CASCADE", backref="bookmarks")
+    user_id: int
     url = peewee.TextField()
     url_hash = peewee.CharField(max_length=64)
     title = peewee.CharField(max_length=500, default="")
@@ -151,8 +163,11 @@ class Bookmark(BaseModel):
 class Task(BaseModel):
     """A task; ``parent`` makes it a subtask (one level only)."""
 
+    id = peewee.AutoField()
     user = peewee.ForeignKeyField(User, on_delete="CASCADE", backref="tasks")
+    user_id: int
     parent = peewee.ForeignKeyField("self", null=True, on_delete="CASCADE", backref="subtasks")
+    parent_id: int | None
     title = peewee.CharField(max_length=500)
     description = peewee.TextField(default="")
     status = peewee.CharField(max_length=16, default="pending")
@@ -172,7 +187,9 @@ class Task(BaseModel):
 class Note(BaseModel):
     """A Markdown note."""
 
+    id = peewee.AutoField()
     user = peewee.ForeignKeyField(User, on_delete="CASCADE", backref="notes")
+    user_id: int
     title = peewee.CharField(max_length=500)
     content = peewee.TextField(default="")
     is_pinned = peewee.BooleanField(default=False)
@@ -188,7 +205,9 @@ class Note(BaseModel):
 class Tag(BaseModel):
     """A user's tag; ``name_key`` (the case-folded name) is unique per user."""
 
+    id = peewee.AutoField()
     user = peewee.ForeignKeyField(User, on_delete="CASCADE", backref="tags")
+    user_id: int
     name = peewee.CharField(max_length=64)
     name_key = peewee.CharField(max_length=200)
     color = peewee.CharField(max_length=7)  # #rrggbb
@@ -203,7 +222,9 @@ class Tag(BaseModel):
 class ItemTag(BaseModel):
     """A tag on an item of any type (``bookmark``, ``task``, ``note``, ``file``...)."""
 
+    id = peewee.AutoField()
     tag = peewee.ForeignKeyField(Tag, on_delete="CASCADE", backref="links")
+    tag_id: int
     item_type = peewee.CharField(max_length=16)
     item_id = peewee.IntegerField()
 
@@ -229,7 +250,9 @@ class File(BaseModel):
     a path; the bytes are the blob named ``sha256``. A row whose ``deleted_at`` is set is in
     the trash."""
 
+    id = peewee.AutoField()
     user = peewee.ForeignKeyField(User, on_delete="CASCADE", backref="files")
+    user_id: int
     name = peewee.CharField(max_length=255)
     description = peewee.TextField(default="")
     mime_type = peewee.CharField(max_length=255)
@@ -249,7 +272,9 @@ class FileShare(BaseModel):
     """A share link to a file: anyone with the token may download it until it expires or is
     revoked. The token is stored as its SHA-256, with a short prefix to tell links apart."""
 
+    id = peewee.AutoField()
     file = peewee.ForeignKeyField(File, on_delete="CASCADE", backref="shares")
+    file_id: int
     token_hash = peewee.CharField(max_length=64, unique=True)
     prefix = peewee.CharField(max_length=16)
     created_at = peewee.DoubleField()
@@ -277,7 +302,9 @@ class SearchDocument(BaseModel):
     hooks; derived state, rebuilt by ``trackeep search reindex``. ``deleted`` is set while
     the item is in the trash."""
 
+    id = peewee.AutoField()
     user = peewee.ForeignKeyField(User, on_delete="CASCADE", backref="search_documents")
+    user_id: int
     item_type = peewee.CharField(max_length=16)
     item_id = peewee.IntegerField()
     title = peewee.TextField(default="")
@@ -300,7 +327,9 @@ class SearchDocument(BaseModel):
 class SavedSearch(BaseModel):
     """A user's named query; ``name_key`` (the case-folded name) is unique per user."""
 
+    id = peewee.AutoField()
     user = peewee.ForeignKeyField(User, on_delete="CASCADE", backref="saved_searches")
+    user_id: int
     name = peewee.CharField(max_length=100)
     name_key = peewee.CharField(max_length=400)
     query = peewee.TextField()

@@ -26,7 +26,7 @@ class Section:
     (recomputed on import)."""
 
     name: str
-    model: type[peewee.Model]
+    model: type[Tag | Bookmark | Task | Note | File]
     item_type: str | None
     derived: frozenset[str]
 
@@ -76,11 +76,11 @@ def build_manifest(user: User, *, now: float, app_version: str = "") -> dict[str
             rows = []
             for row in (section.model.select().where(section.model.user == user.id)
                         .order_by(section.model.id)):
-                entry = {"id": row.id}
+                entry: dict[str, Any] = {"id": row.id}
                 entry.update({_key(f): row.__data__.get(f.name) for f in columns})
                 if section.item_type is not None:
                     entry["tags"] = tagged.get((section.item_type, row.id), [])
-                if section.name == "files":
+                if isinstance(row, File):  # the files section
                     entry["blob"] = f"blobs/{row.sha256}"
                 rows.append(entry)
             manifest[section.name] = rows
@@ -104,6 +104,10 @@ class _Pipe:
         return self._written
 
     def flush(self) -> None:
+        return None
+
+    def close(self) -> None:
+        """Nothing to release (zipfile does not close a stream it was given)."""
         return None
 
     def drain(self) -> bytes:

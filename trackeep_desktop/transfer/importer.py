@@ -12,7 +12,7 @@ import zipfile
 import zlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import peewee
 
@@ -104,16 +104,17 @@ def _check_rows(section: Section, raw: Any) -> list[_Row]:
                 value = _check_column(field, entry[key], f"{where}.{key}")
             values[key] = value
         tags = entry.get("tags", [])
-        if section.item_type is not None:
-            if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-                raise _fail(f"{where}.tags", "must be a list of tag names")
+        if section.item_type is not None and not (
+                isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
+            raise _fail(f"{where}.tags", "must be a list of tag names")
         rows.append(_Row(old_id, values, tags if section.item_type else []))
     return rows
 
 
-def _domain_check(where: str, check: Callable[[], Any]) -> Any:
+def _domain_check(where: str, check: Callable[[Any], Any], value: Any) -> Any:
+    """``check(value)``, with a domain error reported at ``where`` in the archive."""
     try:
-        return check()
+        return check(value)
     except (items.ItemError, files.FileError) as exc:
         raise _fail(where, exc.message) from None
 
@@ -145,10 +146,10 @@ def _check_manifest(manifest: Any) -> dict[str, list[_Row]]:
     keys = set()
     for index, row in enumerate(rows["tags"]):
         where = f"tags[{index}]"
-        row.values["name"] = _domain_check(f"{where}.name",
-                                           lambda r=row: items.normalize_tag_name(r.values["name"]))
-        row.values["color"] = _domain_check(f"{where}.color",
-                                            lambda r=row: items.parse_color(r.values["color"]))
+        row.values["name"] = _domain_check(f"{where}.name", items.normalize_tag_name,
+                                           row.values["name"])
+        row.values["color"] = _domain_check(f"{where}.color", items.parse_color,
+                                            row.values["color"])
         key = items.tag_key(row.values["name"])
         if key in keys:
             raise _fail(f"{where}.name", "names a tag twice")
@@ -161,11 +162,11 @@ def _check_manifest(manifest: Any) -> dict[str, list[_Row]]:
                                 f"names the tag {name!r}, which is not in the archive")
     for index, row in enumerate(rows["bookmarks"]):
         where = f"bookmarks[{index}]"
-        row.values["url"] = _domain_check(f"{where}.url",
-                                          lambda r=row: items.normalize_url(r.values["url"]))
+        row.values["url"] = _domain_check(f"{where}.url", items.normalize_url,
+                                          row.values["url"])
         if row.values["favicon_url"]:
             row.values["favicon_url"] = _domain_check(
-                f"{where}.favicon_url", lambda r=row: items.normalize_url(r.values["favicon_url"]))
+                f"{where}.favicon_url", items.normalize_url, row.values["favicon_url"])
     parents = {r.old_id: r for r in rows["tasks"]}
     for index, row in enumerate(rows["tasks"]):
         where = f"tasks[{index}]"
@@ -299,8 +300,9 @@ def write_import(user_id: int, prepared: PreparedImport, *, store: files.BlobSto
                 created.append(("tag", tag))
                 done += 1
                 progress("saving", done, total)
-            links = []
+            links: list[dict[str, Any]] = []
             for section in SECTIONS[1:]:
+                item_type = cast(str, section.item_type)  # every section after the tags
                 new_ids: dict[int, int] = {}
                 parents: list[tuple[Any, int]] = []
                 for row in rows[section.name]:  # in their order, so the ids keep it too
@@ -315,7 +317,7 @@ def write_import(user_id: int, prepared: PreparedImport, *, store: files.BlobSto
                         values["kind"] = files.file_kind(values["mime_type"])
                     item = section.model.create(user=user_id, **values)
                     new_ids[row.old_id] = item.id
-                    created.append((section.item_type, item))
+                    created.append((item_type, item))
                     links.extend({"tag": tag_ids[items.tag_key(name)],
                                   "item_type": section.item_type, "item_id": item.id}
                                  for name in dict.fromkeys(row.tags))

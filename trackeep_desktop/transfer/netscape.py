@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from trackeep_desktop import items
 from trackeep_desktop.storage.changes import quiet, record_change
@@ -131,9 +131,9 @@ class _NetscapeParser(HTMLParser):
                 last_modified=_epoch(attributes.get("last_modified")),
                 tags=[name for name in self._stack if name])
             for extra in attributes.get("tags", "").split(","):
-                name = _tag_name(extra)
-                if name:
-                    bookmark.tags.append(name)
+                tag_name = _tag_name(extra)
+                if tag_name:
+                    bookmark.tags.append(tag_name)
             self._anchor = (bookmark, [])
         elif tag == "dd":
             self._dd = []
@@ -253,7 +253,8 @@ def import_bookmarks(user_id: int, stream: IO[bytes], *, now: float,
                          not in names)
         tag_ids = {items.tag_key(t.name): t.id
                    for t in items.get_or_create_tags(user_id, list(names.values()), now=now)}
-        links, tagged = [], []
+        links: list[dict[str, Any]] = []
+        tagged: list[Bookmark] = []
         for url, entry in wanted:
             data = {"url": url, "title": entry.title, "description": entry.description}
             try:
