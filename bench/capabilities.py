@@ -16,7 +16,7 @@ built with the same options (``decode_responses=True``); for memory, a plain dic
 raw sqlite3 ``INSERT OR REPLACE`` + ``COMMIT`` into a WAL-mode table of the same shape. The
 implementation and its floor run alternately in blocks of 250 calls after a warm-up, so a
 burst of background load hits both alike. The output ends with the ratio p99/floor-p99, the
-target of the seed's Performance Targets table, PASS/MISS per row and a count.
+target of the performance targets in docs/architecture.md, PASS/MISS per row and a count.
 
 The implementations are built with the constructors the application uses, without the
 fallback wrappers of ``capabilities/fallback.py``. Sessions get a ``DatabaseSessionBackup`` on

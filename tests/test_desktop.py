@@ -20,6 +20,7 @@ from auth_actions import OWNER, AuthActions
 
 from trackeep_desktop import desktop
 from trackeep_desktop.clock import ManualClock
+from trackeep_desktop.desktop import pages as desktop_pages
 
 from conftest import unavailable
 
@@ -31,7 +32,7 @@ ARTIFACTS = ROOT / "test-artifacts" / "desktop"
 def desktop_app(make_app):
     """An app as desktop mode builds it: with ``/desktop/launch`` and its token store."""
     app = make_app()
-    return app, desktop.register_launch(app)
+    return app, desktop_pages.register_launch(app)
 
 
 # --------------------------------------------------------------------------- launch token
@@ -68,7 +69,7 @@ def test_wrong_and_expired_tokens_lead_to_the_login_page(make_app):
     clock = ManualClock()
     tokens = desktop.LaunchTokens(ttl=60, clock=clock.now)
     app.extensions[desktop.EXTENSION] = tokens
-    app.register_blueprint(desktop.bp, url_prefix="/desktop")
+    app.register_blueprint(desktop_pages.bp, url_prefix="/desktop")
     AuthActions(app).register_owner()
     client = app.test_client()
     real = tokens.issue()
@@ -109,7 +110,7 @@ def test_only_desktop_mode_has_the_launch_route(client):
 
 def test_window_sessions_end_when_the_desktop_stops(make_app, tmp_path):
     app = make_app()
-    tokens = desktop.register_launch(app)
+    tokens = desktop_pages.register_launch(app)
     AuthActions(app).register_owner()
     window = app.test_client()
     window.get(f"/desktop/launch?token={tokens.issue()}")

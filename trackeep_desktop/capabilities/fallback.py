@@ -1,6 +1,6 @@
 """What each capability does when Redis is configured but fails at run time.
 
-The seed's fallback table, as this program implements it:
+The fallback table of docs/architecture.md, as this program implements it:
 
 =============  ===========================================================================
 sessions       the durable copy in the database serves every read and write; nobody is

@@ -1,4 +1,4 @@
-"""Key names: ``{prefix}:{resource}:{id}:{attribute}`` as the seed's naming convention says."""
+"""Key names: ``{prefix}:{resource}:{id}:{attribute}`` (docs/architecture.md)."""
 
 import hashlib
 

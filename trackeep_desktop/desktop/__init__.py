@@ -46,9 +46,6 @@ from trackeep_desktop.desktop.launch import (
     RUNNING_PREFIX,
     WINDOW_FILE,
     LaunchTokens,
-    bp,
-    launch,
-    register_launch,
 )
 from trackeep_desktop.desktop.program import (
     end_window_sessions,
@@ -67,12 +64,9 @@ __all__ = [
     "LaunchTokens",
     "WindowGeometry",
     "ask_running_instance",
-    "bp",
     "end_window_sessions",
     "has_display",
-    "launch",
     "read_json",
-    "register_launch",
     "window_unavailable_reason",
     "write_private_json",
 ]

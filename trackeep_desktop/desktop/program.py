@@ -41,8 +41,8 @@ from .launch import (
     WINDOW_FILE,
     WINDOW_TITLE,
     LaunchTokens,
-    register_launch,
 )
+from .pages import register_launch
 
 log = logging.getLogger(__name__)
 

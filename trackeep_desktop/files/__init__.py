@@ -12,7 +12,7 @@ Placing and removing blobs happen inside a database transaction that has already
 SQLite's write lock is held) and, on PostgreSQL, holds an advisory lock: an upload that reuses
 a blob and a purge that removes it can never interleave.
 
-No Flask here: the API (:mod:`trackeep_desktop.files_api`), the import (:mod:`.transfer`) and
+No Flask here: the API (:mod:`trackeep_desktop.files.api`), the import (:mod:`.transfer`) and
 tests call these functions with the user id, the time and the store.
 """
 

@@ -12,12 +12,10 @@ consume are deleted when the request ends.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
-from flask import Blueprint, Flask, Response, current_app, g, jsonify, request, send_file, url_for
+from flask import Blueprint, Flask, Response, current_app, jsonify, request, send_file, url_for
 
 from trackeep_desktop import files, items
-from trackeep_desktop.items.api import json_body, optional_json_body, paged_response
 from trackeep_desktop.storage import changes
 from trackeep_desktop.web import openapi
 from trackeep_desktop.web.auth import (
@@ -30,6 +28,15 @@ from trackeep_desktop.web.auth import (
 )
 from trackeep_desktop.web.errors import ApiError
 from trackeep_desktop.web.openapi import api_doc, query_param
+from trackeep_desktop.web.requests import json_body, optional_json_body, paged_response
+from trackeep_desktop.web.uploads import (
+    blob_store,
+    check_content_length,
+    discard_unused_spools,
+    prepare_upload,
+    streamed_upload,
+    uploaded_spool,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +44,6 @@ bp = Blueprint("files_api", __name__)
 #: The public share-link download, outside ``/api/`` (registered without a prefix).
 share_bp = Blueprint("files_share", __name__)
 
-#: Room for the multipart boundaries and the small fields sent along with the file.
-FORM_OVERHEAD = 64 * 1024
 #: Downloads of files and previews: never rendered as anything but their declared type, and
 #: sandboxed if a browser does render them.
 SAFE_HEADERS = {
@@ -49,12 +54,7 @@ SAFE_HEADERS = {
 }
 
 
-# ---------------------------------------------------------------------------- blob store
-
-
-def blob_store(app=None) -> files.BlobStore:
-    """The content-addressed store of this app: ``DATA_DIR/files``."""
-    return (app or current_app).extensions["trackeep"].blob_store
+# ----------------------------------------------------------------------------- app wiring
 
 
 def init_app(app: Flask, state) -> None:
@@ -71,75 +71,7 @@ def init_app(app: Flask, state) -> None:
 
 # ---------------------------------------------------------------------- streamed uploads
 
-
-def streamed_upload(setting: str) -> Callable:
-    """Decorator: the view takes a multipart upload, streamed to spools in the blob store and
-    limited to the setting ``setting`` (in MB). Register :func:`prepare_upload` and
-    :func:`discard_unused_spools` on the view's blueprint."""
-
-    def decorate(view: Callable) -> Callable:
-        view.upload_limit_setting = setting  # type: ignore[attr-defined]
-        return view
-
-    return decorate
-
-
-def upload_limit(setting: str) -> int:
-    """The limit of a setting in MB, in bytes."""
-    return int(current_app.config[setting] * 1024 * 1024)
-
-
-def prepare_upload(endpoint: str | None, values: dict | None) -> None:
-    """For :func:`streamed_upload` views, before any ``before_request`` hook can read the
-    body: limit it, and stream its files to spools (URL value preprocessors run first)."""
-    view = current_app.view_functions.get(endpoint or "")
-    setting = getattr(view, "upload_limit_setting", None)
-    if setting is None:
-        return
-    limit = upload_limit(setting)
-    request.max_content_length = limit + FORM_OVERHEAD
-    spools: list[files.Spool] = g.setdefault("upload_spools", [])
-    store = blob_store()
-
-    def stream_factory(total_content_length, content_type, filename=None, content_length=None):
-        spool = store.spool(limit)
-        spools.append(spool)
-        return spool
-
-    # werkzeug's documented hook for where uploaded files are written (a method it calls on
-    # the request); set per request, so only these views stream to the store.
-    request._get_file_stream = stream_factory  # type: ignore[method-assign]
-
-
-def discard_unused_spools(exc: BaseException | None) -> None:
-    """When a request ends, delete the spools no view moved into the store."""
-    for spool in g.pop("upload_spools", []):
-        if spool.active:
-            spool.discard()
-
-
-def check_content_length(setting: str) -> int:
-    """Refuse (413) a body whose declared length is already beyond the limit; returns the
-    limit in bytes."""
-    limit = upload_limit(setting)
-    if request.content_length is not None and request.content_length > limit + FORM_OVERHEAD:
-        raise files.TooLarge(limit)
-    return limit
-
-
-def uploaded_spool(field: str = "file") -> tuple[files.Spool, str]:
-    """The spool and the client's file name of the multipart field ``field`` (400 if the
-    request has none)."""
-    if request.mimetype != "multipart/form-data":
-        raise ApiError(400, f"send the file as multipart/form-data in the field {field!r}",
-                       field=field)
-    upload = request.files.get(field)
-    if upload is None or not isinstance(upload.stream, files.Spool):
-        raise ApiError(400, f"the multipart field {field!r} with a file is missing",
-                       field=field)
-    return upload.stream, upload.filename or ""
-
-
+# The upload views stream their bodies into the store (trackeep_desktop.web.uploads).
 bp.url_value_preprocessor(prepare_upload)
 bp.teardown_request(discard_unused_spools)
 

@@ -45,7 +45,6 @@ What other modules build on:
 
 from trackeep_desktop.items.bookmarks import (
     apply_metadata,
-    bookmark_to_json,
     create_bookmark,
     mark_fetch_pending,
     update_bookmark,
@@ -152,7 +151,6 @@ __all__ = [
     "NotFound",
     "Page",
     "apply_metadata",
-    "bookmark_to_json",
     "create_bookmark",
     "create_note",
     "create_tag",

@@ -25,11 +25,8 @@ Scopes of API keys (sessions may do everything):
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import urlencode
 
 import peewee
 from flask import Blueprint, Flask, current_app, jsonify, request
@@ -40,16 +37,21 @@ from trackeep_desktop.items.markdown import render_markdown
 from trackeep_desktop.items.metadata import MetadataFetcher
 from trackeep_desktop.storage import changes
 from trackeep_desktop.web import openapi
-from trackeep_desktop.web.auth import current_credentials, current_user, now, require_scope
+from trackeep_desktop.web.auth import current_user, now, require_scope
 from trackeep_desktop.web.errors import ApiError
 from trackeep_desktop.web.openapi import api_doc, query_param
+from trackeep_desktop.web.requests import (
+    CONTENT_WRITE_SCOPES,
+    check_scopes,
+    json_body,
+    paged_response,
+    require_scopes,
+)
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("items_api", __name__)
 
-#: The write scopes of the item types; tag and trash writes are judged against them.
-CONTENT_WRITE_SCOPES = ("bookmarks:write", "tasks:write", "notes:write", "files:write")
 
 #: How often the trash is swept for expired items (besides start-up and each listing).
 TRASH_SWEEP_INTERVAL = 3600
@@ -60,89 +62,13 @@ def write_scope(item_type: str) -> str:
     return f"{item_type}s:write"
 
 
-# ---------------------------------------------------------------------------------- guards
-
-
-def _check_scopes(scopes: Iterable[str], every: bool) -> None:
-    credentials = current_credentials()
-    scopes = tuple(scopes)
-    allowed = [credentials.allows(scope, request.method) for scope in scopes]
-    if not (all(allowed) if every else any(allowed)):
-        words = " and ".join(scopes) if every else " or ".join(scopes)
-        raise ApiError(403, f"this API key lacks the scope: it needs {words}")
-
-
-def require_scopes(scopes: tuple[str, ...], *, every: bool = False) -> Callable:
-    """Decorator: credentials, and an API key holding any (or, with ``every``, all) of
-    ``scopes`` (``read`` still covers GET requests)."""
-
-    def decorate(view: Callable) -> Callable:
-        @functools.wraps(view)
-        def check(*args, **kwargs):
-            _check_scopes(scopes, every)
-            return view(*args, **kwargs)
-
-        guarded = require_scope(None)(check)
-        guarded.auth_scopes = scopes  # type: ignore[attr-defined]
-        guarded.auth_scopes_every = every  # type: ignore[attr-defined]
-        return guarded
-
-    return decorate
-
-
 # --------------------------------------------------------------------------------- helpers
-
-
-def json_body() -> dict:
-    """The request's JSON object: 415 for another content type, 400 for bad JSON."""
-    if not request.is_json:
-        if not request.get_data(cache=True):
-            raise ApiError(400, "send a JSON object with Content-Type: application/json")
-        raise ApiError(415, "the body must be JSON: send Content-Type: application/json")
-    data = request.get_json(silent=True)
-    if data is None:
-        raise ApiError(400, "the request body is not valid JSON")
-    if not isinstance(data, dict):
-        raise ApiError(400, "the request body must be a JSON object")
-    return data
-
-
-def optional_json_body() -> dict:
-    """Like :func:`json_body`, but an empty body is an empty object."""
-    if not request.get_data(cache=True):
-        return {}
-    return json_body()
 
 
 def _truthy(value: Any) -> bool:
     if isinstance(value, bool):
         return value
     return str(value).strip().lower() in ("1", "true", "yes")
-
-
-def _link_header(page: items.Page) -> str:
-    args = request.args.to_dict(flat=False)
-
-    def url(offset: int) -> str:
-        query = {**args, "limit": [str(page.limit)], "offset": [str(max(0, offset))]}
-        return f"{request.base_url}?{urlencode(query, doseq=True)}"
-
-    links = [f'<{url(0)}>; rel="first"']
-    if page.offset > 0:
-        links.append(f'<{url(page.offset - page.limit)}>; rel="prev"')
-    if page.offset + page.limit < page.total:
-        links.append(f'<{url(page.offset + page.limit)}>; rel="next"')
-    last = max(0, (page.total - 1) // page.limit * page.limit)
-    links.append(f'<{url(last)}>; rel="last"')
-    return ", ".join(links)
-
-
-def paged_response(page: items.Page, rendered: list[dict]):
-    """A bare JSON array with ``X-Total-Count`` and ``Link`` headers."""
-    response = jsonify(rendered)
-    response.headers["X-Total-Count"] = str(page.total)
-    response.headers["Link"] = _link_header(page)
-    return response
 
 
 def _rendered(item_type: str, item) -> dict:
@@ -636,7 +562,7 @@ def list_trash():
 def _trash_scope(item_type: str) -> None:
     if item_type not in items.item_types():
         raise ApiError(404, f"unknown item type {item_type!r}")
-    _check_scopes((write_scope(item_type),), every=True)
+    check_scopes((write_scope(item_type),), every=True)
 
 
 @bp.post("/trash/<item_type>/<int:item_id>/restore")

@@ -88,7 +88,8 @@ class DuplicateBookmark(Conflict):
 
     @property
     def details(self) -> dict[str, Any]:
-        from trackeep_desktop.items import bookmark_to_json, tags_for
+        from trackeep_desktop.items.bookmarks import bookmark_to_json
+        from trackeep_desktop.items.tags import tags_for
 
         bookmark = self.existing
         tags = tags_for(bookmark.user_id, "bookmark", [bookmark.id])[bookmark.id]

@@ -7,7 +7,7 @@ With a Redis URL, Socket.IO's message queue is the pub/sub capability
 the URL, so every accepted URL works and a Redis failure shows in ``/health``; an event
 emitted without ``ignore_queue`` on one instance reaches clients connected to any instance,
 and while Redis is down python-socketio still delivers to this instance's own clients, which
-is the seed's "local-only" fallback.
+is the "local-only" fallback of docs/architecture.md.
 
 Almost nothing goes through that queue, on purpose. The two bridges below emit with
 ``ignore_queue=True``: what they relay already came over the pub/sub capability, which has
@@ -110,7 +110,7 @@ def bridge_change_events(socketio: SocketIO, pubsub: PubSub) -> Subscription:
 
 def disconnect_ended_sessions(socketio: SocketIO, pubsub: PubSub) -> Subscription:
     """Close this instance's sockets of every session announced as ended."""
-    from trackeep_desktop.web.auth import SESSIONS_ENDED_CHANNEL
+    from trackeep_desktop.accounts.sessions import SESSIONS_ENDED_CHANNEL
 
     def close(channel: str, message) -> None:
         server = socketio.server

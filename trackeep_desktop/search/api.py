@@ -28,7 +28,6 @@ from flask import Blueprint, Flask, current_app, jsonify, render_template, reque
 from prometheus_client import Counter, Histogram
 
 from trackeep_desktop import items, search
-from trackeep_desktop.items.api import json_body
 from trackeep_desktop.storage import changes
 from trackeep_desktop.storage.db import connection
 from trackeep_desktop.web import openapi
@@ -36,6 +35,7 @@ from trackeep_desktop.web.auth import current_user, now, page_login_required, re
 from trackeep_desktop.web.errors import ApiError
 from trackeep_desktop.web.observability import LATENCY_BUCKETS
 from trackeep_desktop.web.openapi import api_doc, query_param
+from trackeep_desktop.web.requests import json_body
 
 log = logging.getLogger(__name__)
 

@@ -61,7 +61,7 @@ STATEMENT_TIMEOUT_MS = 5000
 PROGRESS_STEPS = 20_000
 
 
-#: Seconds a search answer stays in the cache (the seed's Caching Flow: 5 minutes).
+#: Seconds a search answer stays in the cache (docs/architecture.md, the caching flow: 5 minutes).
 CACHE_TTL = 300
 
 

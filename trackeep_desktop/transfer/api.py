@@ -2,11 +2,11 @@
 ``POST /import``) and Netscape bookmark files (``GET /bookmarks/export``,
 ``POST /bookmarks/import``).
 
-Uploads stream to disk exactly as file uploads do (:func:`.files_api.streamed_upload`), up to
-``MAX_IMPORT_MB``. Imports run in the request and publish their progress on the user's
-change-event channel (``{"type": "import", "action": "progress", "item": {stage, done,
-total}}``), then one ``{"type": "import", "action": "finished"}`` message, so other windows
-reload.
+Uploads stream to disk exactly as file uploads do
+(:func:`trackeep_desktop.web.uploads.streamed_upload`), up to ``MAX_IMPORT_MB``. Imports
+run in the request and publish their progress on the user's change-event channel
+(``{"type": "import", "action": "progress", "item": {stage, done, total}}``), then one
+``{"type": "import", "action": "finished"}`` message, so other windows reload.
 """
 
 from __future__ import annotations
@@ -17,7 +17,12 @@ import logging
 from flask import Blueprint, Flask, Response, jsonify, stream_with_context
 
 from trackeep_desktop import transfer
-from trackeep_desktop.files.api import (
+from trackeep_desktop.web import openapi
+from trackeep_desktop.web.auth import current_user, now, require_scope, state
+from trackeep_desktop.web.errors import ApiError
+from trackeep_desktop.web.openapi import api_doc
+from trackeep_desktop.web.requests import CONTENT_WRITE_SCOPES, require_scopes
+from trackeep_desktop.web.uploads import (
     blob_store,
     check_content_length,
     discard_unused_spools,
@@ -25,11 +30,6 @@ from trackeep_desktop.files.api import (
     streamed_upload,
     uploaded_spool,
 )
-from trackeep_desktop.items.api import CONTENT_WRITE_SCOPES, require_scopes
-from trackeep_desktop.web import openapi
-from trackeep_desktop.web.auth import current_user, now, require_scope, state
-from trackeep_desktop.web.errors import ApiError
-from trackeep_desktop.web.openapi import api_doc
 
 log = logging.getLogger(__name__)
 
