@@ -1,5 +1,10 @@
 """Shared fixtures: real Redis and PostgreSQL servers, a fresh database per test, and the
-``backend`` fixture that runs each capability contract against memory and Redis."""
+``backend`` fixture that runs each capability contract against memory and Redis.
+
+Passwords are hashed with argon2id at its smallest cost under test (see
+``_fast_password_hashing``); ``TRACKEEP_TEST_FAST_HASH=0`` runs the suite on the production
+parameters, and ``test_passwords_are_hashed_with_the_production_parameters`` checks those once.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,9 @@ import os
 import uuid
 
 import pytest
+from argon2 import PasswordHasher
 
+from trackeep_desktop.accounts import users as account_users
 from trackeep_desktop.clock import ManualClock
 from trackeep_desktop.storage import db as dbmod
 from trackeep_desktop.storage import migrations
@@ -41,6 +48,34 @@ def unavailable(reason: str):
     if in_ci():
         pytest.fail(f"required service unavailable in CI: {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+# ------------------------------------------------------------------------- password hashing
+
+#: What ``accounts.users`` hashes with by default: read at import, before any test ran.
+PRODUCTION_HASHER = account_users._hasher
+#: argon2id at its smallest cost (8 KiB, one pass): about 0.1 ms a hash instead of about 40 ms,
+#: and the suite hashes or verifies a password in most app tests.
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing():
+    """Cheap password hashing for the whole session (in this process; a ``trackeep serve``
+    child hashes for real), unless ``TRACKEEP_TEST_FAST_HASH=0``."""
+    if os.environ.get("TRACKEEP_TEST_FAST_HASH", "1") == "0":
+        yield
+        return
+    account_users._hasher = FAST_HASHER
+    yield
+    account_users._hasher = PRODUCTION_HASHER
+
+
+@pytest.fixture
+def production_password_hashing(monkeypatch):
+    """The hasher the program uses by default, for the one test that checks its parameters."""
+    monkeypatch.setattr(account_users, "_hasher", PRODUCTION_HASHER)
+    return PRODUCTION_HASHER
 
 
 # ------------------------------------------------------------------------------------ Redis

@@ -120,6 +120,24 @@ def test_passwords_are_stored_as_argon2id_hashes(any_app):
     assert OWNER["password"] not in stored
 
 
+def test_passwords_are_hashed_with_the_production_parameters(app, production_password_hashing):
+    """The rest of the suite hashes cheaply (conftest); the program's own parameters are
+    OWASP's argon2id (19 MiB, 2 passes, 1 lane), and a hash made with other parameters is
+    upgraded to them at the next login."""
+    from conftest import FAST_HASHER
+
+    actions = AuthActions(app)
+    actions.register_owner()
+    stored = User.get(User.username == "owner").password_hash
+    assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$"), stored
+
+    User.update(password_hash=FAST_HASHER.hash(OWNER["password"])).where(
+        User.username == "owner").execute()
+    assert actions.login("owner", OWNER["password"]).status_code == 200
+    upgraded = User.get(User.username == "owner").password_hash
+    assert upgraded.startswith("$argon2id$v=19$m=19456,t=2,p=1$"), upgraded
+
+
 # ----------------------------------------------------------------------------------- login
 
 
