@@ -183,8 +183,8 @@ def _trackeep(*args, env_extra=None, tmp_path):
                           text=True, env=env, timeout=60, cwd=ROOT)
 
 
-def test_cli_db_status_and_upgrade(tmp_path, database_url):
-    env = {"TRACKEEP_DATABASE_URL": database_url, "TRACKEEP_DATA_DIR": str(tmp_path / "d")}
+def test_cli_db_status_and_upgrade(tmp_path, empty_database_url):
+    env = {"TRACKEEP_DATABASE_URL": empty_database_url, "TRACKEEP_DATA_DIR": str(tmp_path / "d")}
     before = _trackeep("db", "status", env_extra=env, tmp_path=tmp_path)
     assert before.returncode == 0, before.stderr
     assert "pending  m0001_foundation" in before.stdout
