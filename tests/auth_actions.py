@@ -1,5 +1,6 @@
 """User actions for app tests (flaskr's ``AuthActions``): set up the owner, create users,
-log in through the API or the login form, make API keys; and apps on a clock tests can move.
+log in through the API or the login form, make API keys. (Apps on a clock the test moves are
+in ``clocks``.)
 
 Import what you need: ``from auth_actions import AuthActions, OWNER``.
 """
@@ -7,9 +8,6 @@ Import what you need: ``from auth_actions import AuthActions, OWNER``.
 from __future__ import annotations
 
 import re
-import time
-
-from trackeep_desktop.clock import ManualClock
 
 OWNER = {"email": "owner@example.com", "username": "owner", "password": "owner-pass-123",
          "fullName": "Olive Owner"}
@@ -98,38 +96,3 @@ class AuthActions:
         """Post a form the way a browser does: with the CSRF token of ``page``."""
         html = client.get(page).get_data(as_text=True)
         return client.post(action, data={"csrf_token": csrf_from(html), **(data or {})})
-
-
-class ClockedApp:
-    """An app on a :class:`ManualClock`. With Redis, :meth:`advance` also shortens the TTL of
-    every key under the app's prefix, since Redis expires keys on its own clock."""
-
-    def __init__(self, app, clock: ManualClock):
-        self.app = app
-        self.clock = clock
-        self.state = app.extensions["trackeep"]
-        self.backend = self.state.capabilities.backend
-
-    def advance(self, seconds: float) -> None:
-        self.clock.advance(seconds)
-        client = self.state.capabilities.redis
-        if client is None:
-            return
-        ms = int(seconds * 1000)
-        for key in client.scan_iter(match=f"{self.state.config['KEY_PREFIX']}:*", count=1000):
-            pttl = client.pttl(key)
-            if pttl is None or pttl < 0:
-                continue
-            if pttl - ms <= 0:
-                client.delete(key)
-            else:
-                client.pexpire(key, pttl - ms)
-
-
-def make_clocked_app(request, make_app, key_prefix, **overrides) -> ClockedApp:
-    """For a fixture parametrized ``memory``/``redis``: an app on a manual clock."""
-    clock = ManualClock(start=float(int(time.time())))
-    config = {"CLOCK": clock, **overrides}
-    if request.param == "redis":
-        config.update(REDIS_URL=request.getfixturevalue("redis_url"), KEY_PREFIX=key_prefix)
-    return ClockedApp(make_app(**config), clock)

@@ -16,12 +16,15 @@ from urllib.parse import urlsplit
 
 import pytest
 from argon2 import PasswordHasher
+from auth_actions import GENEROUS_LIMITS
 
 from trackeep_desktop.accounts import users as account_users
 from trackeep_desktop.clock import ManualClock
 from trackeep_desktop.storage import db as dbmod
 from trackeep_desktop.storage import migrations
 
+from clocks import make_clocked_app, shorten_redis_ttls
+from processes import ServerProcess
 from services import PostgresServer, RedisServer, in_ci
 
 
@@ -334,15 +337,7 @@ class RedisBackend:
 
     def advance(self, seconds: float) -> None:
         self.clock.advance(seconds)
-        ms = int(seconds * 1000)
-        for key in self.client.scan_iter(match=f"{self.keyspace.prefix}:*", count=1000):
-            pttl = self.client.pttl(key)
-            if pttl is None or pttl < 0:
-                continue
-            if pttl - ms <= 0:
-                self.client.delete(key)
-            else:
-                self.client.pexpire(key, pttl - ms)
+        shorten_redis_ttls(self.client, self.keyspace.prefix, seconds)
 
     def make(self, capability: str, **kwargs):
         """Build the Redis implementation of ``capability`` (a key of CAPABILITY_CLASSES)."""
@@ -421,3 +416,33 @@ def any_app(request, make_app, key_prefix):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def clocked(request, make_app, key_prefix):
+    """An app on a manual clock with generous rate limits, on memory and on Redis."""
+    return make_clocked_app(request, make_app, key_prefix, **GENEROUS_LIMITS)
+
+
+@pytest.fixture
+def serve(tmp_path, database_url):
+    """``serve(*args, env_extra={...}, data_dir=..., binary=...)`` starts ``trackeep serve``
+    (or the frozen ``binary``) on the test database and returns its :class:`ServerProcess`
+    once it printed its URL; every one still running is stopped after the test."""
+    started: list[ServerProcess] = []
+
+    def start(*extra: str, env_extra: dict | None = None, data_dir=None, binary=None):
+        server = ServerProcess.serve(data_dir or tmp_path / f"data{len(started)}",
+                                     database_url, *extra, env_extra=env_extra, binary=binary)
+        started.append(server)
+        return server
+
+    yield start
+    errors = []
+    for server in started:
+        try:
+            server.stop()
+        except AssertionError as exc:
+            errors.append(exc)
+    if errors:
+        raise errors[0]

@@ -7,19 +7,13 @@ import re
 
 import pyotp
 import pytest
-from auth_actions import GENEROUS_LIMITS, OWNER, PASSWORD, AuthActions, make_clocked_app
+from auth_actions import GENEROUS_LIMITS, OWNER, PASSWORD, AuthActions
 
 from trackeep_desktop import accounts
 from trackeep_desktop.storage.models import ApiKey, BackupCode, User
 
 USER_KEYS = {"id", "email", "username", "fullName", "role", "theme", "timezone", "createdAt",
              "totpEnabled"}
-
-
-@pytest.fixture(params=["memory", "redis"])
-def clocked(request, make_app, key_prefix):
-    """An app on a manual clock with generous rate limits, on memory and on Redis."""
-    return make_clocked_app(request, make_app, key_prefix, **GENEROUS_LIMITS)
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from auth_actions import (
     AuthActions,
     bearer,
     csrf_from,
-    make_clocked_app,
 )
 
 from trackeep_desktop.storage.models import ApiKey, BackupCode, PairingCode, User
@@ -24,11 +23,6 @@ from trackeep_desktop.web.auth import resolve_client_ip
 
 #: API endpoints that answer anonymous clients on purpose, besides those marked ``@public``.
 OPEN_ENDPOINTS = {"api.index", "api.not_found"}
-
-
-@pytest.fixture(params=["memory", "redis"])
-def clocked(request, make_app, key_prefix):
-    return make_clocked_app(request, make_app, key_prefix, **GENEROUS_LIMITS)
 
 
 def api_routes(app):

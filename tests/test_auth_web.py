@@ -7,14 +7,9 @@ import re
 
 import pyotp
 import pytest
-from auth_actions import GENEROUS_LIMITS, OWNER, PASSWORD, AuthActions, csrf_from, make_clocked_app
+from auth_actions import OWNER, PASSWORD, AuthActions, csrf_from
 
 from trackeep_desktop.storage.models import User
-
-
-@pytest.fixture(params=["memory", "redis"])
-def clocked(request, make_app, key_prefix):
-    return make_clocked_app(request, make_app, key_prefix, **GENEROUS_LIMITS)
 
 
 @pytest.fixture

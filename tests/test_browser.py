@@ -25,9 +25,8 @@ from browser import (
     wait_live,
 )
 
-from trackeep_desktop.web.server import ThreadedServer
-
 from conftest import unavailable
+from processes import ThreadServer
 
 pytestmark = pytest.mark.browser
 
@@ -96,11 +95,11 @@ def server_config():
 def server(make_app, server_config):
     """A real server on a free port for one test (see ``owner`` for its first account)."""
     app = make_app(**{**GENEROUS_LIMITS, **server_config})
-    http = ThreadedServer(app, "127.0.0.1", 0)
-    http.start_background()
-    live = Live(app, f"http://127.0.0.1:{http.port}", AuthActions(app))
-    yield live
-    http.stop(timeout=5)
+    http = ThreadServer(app)
+    try:
+        yield Live(app, http.url, AuthActions(app))
+    finally:
+        http.stop()
 
 
 @pytest.fixture

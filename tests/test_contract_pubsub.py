@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 
 import pytest
 
 from trackeep_desktop.capabilities.base import PubSub
 from trackeep_desktop.capabilities.keys import Keyspace
 from trackeep_desktop.capabilities.pubsub import MemoryPubSub, RedisPubSub
+
+from clocks import eventually
 
 TIMEOUT = 5.0
 
@@ -33,13 +34,6 @@ class Inbox:
             assert self._changed.wait_for(lambda: len(self.received) >= count, TIMEOUT), (
                 f"expected {count} messages, got {self.received}")
             return list(self.received)
-
-
-def eventually(predicate, timeout: float = TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.01)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -23,8 +22,8 @@ from trackeep_desktop.clock import ManualClock
 from trackeep_desktop.desktop import pages as desktop_pages
 
 from conftest import unavailable
+from processes import ROOT, ServerProcess, clean_environment
 
-ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts" / "desktop"
 
 
@@ -243,62 +242,19 @@ def test_window_geometry_follows_moves_but_keeps_the_size_from_before_maximizing
 # ------------------------------------------------------------------------------- processes
 
 
-class DesktopProcess:
-    """``trackeep`` (desktop mode) as a child process, its output in a file."""
-
-    def __init__(self, data_dir: Path, database_url: str, env: dict, log_path: Path):
-        self.log_path = log_path
-        self._log = log_path.open("w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "trackeep_desktop", "--data-dir", str(data_dir),
-             "--database-url", database_url],
-            stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_for_line(self, prefix: str, timeout: float = 60, after: int = 0) -> str:
-        """The first output line starting with ``prefix`` (the ``after``-th one on)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            lines = [ln for ln in self.output().splitlines() if ln.startswith(prefix)]
-            if len(lines) > after:
-                return lines[after][len(prefix):]
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise AssertionError(f"no {prefix!r} line; output:\n{self.output()}")
-
-    def url(self) -> str:
-        return self.wait_for_line(desktop.RUNNING_PREFIX).split()[0]
-
-    def stop(self, timeout: float = 30) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-                raise
-        self._log.close()
-        return self.proc.returncode
-
-
-def _environment(**extra) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("TRACKEEP_") and k not in ("DISPLAY", "WAYLAND_DISPLAY",
-                                                          "QT_QPA_PLATFORM")}
-    env.update(extra)
-    return env
+def desktop_process(data_dir: Path, database_url: str, env: dict,
+                    log_path: Path) -> ServerProcess:
+    """``trackeep`` (desktop mode) as a child process, its output in ``log_path``."""
+    return ServerProcess([sys.executable, "-m", "trackeep_desktop", "--data-dir", str(data_dir),
+                          "--database-url", database_url], log_path, env=env)
 
 
 @pytest.mark.slow
 def test_headless_launch_serves_prints_the_url_and_stops_cleanly(tmp_path, database_url):
     data_dir = tmp_path / "data"
-    first = DesktopProcess(data_dir, database_url, _environment(), tmp_path / "first.log")
+    first = desktop_process(data_dir, database_url, clean_environment(), tmp_path / "first.log")
     try:
-        url = first.url()
+        url = first.url + "/"
         assert url.startswith("http://127.0.0.1:")
         assert "no display found" in first.output()
         assert requests.get(f"{url}health", timeout=5).json()["status"] == "ok"
@@ -306,7 +262,7 @@ def test_headless_launch_serves_prints_the_url_and_stops_cleanly(tmp_path, datab
         second = subprocess.run(
             [sys.executable, "-m", "trackeep_desktop", "--data-dir", str(data_dir),
              "--database-url", database_url],
-            env=_environment(), cwd=ROOT, capture_output=True, text=True, timeout=60)
+            env=clean_environment(), cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert second.returncode == 0, second.stderr
         assert f"Trackeep is already running at {url}" in second.stdout
         assert requests.get(f"{url}health", timeout=5).ok  # the first one is untouched
@@ -377,7 +333,7 @@ PAGE_PROBE = ("JSON.stringify({title: document.title, path: location.pathname, "
               "text: document.body ? document.body.innerText : ''})")
 
 
-def _page(process: DesktopProcess, after: int = 0) -> dict:
+def _page(process: ServerProcess, after: int = 0) -> dict:
     loaded = json.loads(process.wait_for_line(desktop.LOADED_PREFIX, timeout=90, after=after))
     return {"url": loaded["url"], **json.loads(loaded["result"])}
 
@@ -387,13 +343,13 @@ def test_window_shows_set_up_then_signs_the_owner_in_and_keeps_data(
         tmp_path, database_url, display):
     data_dir = tmp_path / "data"
     backend = "postgres" if database_url.startswith("postgres") else "sqlite"
-    env = _environment(DISPLAY=display, **{desktop.PROBE_ENV: PAGE_PROBE})
+    env = clean_environment(DISPLAY=display, **{desktop.PROBE_ENV: PAGE_PROBE})
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         env["QTWEBENGINE_DISABLE_SANDBOX"] = "1"
 
-    first = DesktopProcess(data_dir, database_url, env, tmp_path / "first.log")
+    first = desktop_process(data_dir, database_url, env, tmp_path / "first.log")
     try:
-        url = first.url()
+        url = first.url + "/"
         page = _page(first)
         assert page["path"] == "/setup", page  # first launch: the owner set-up
         assert "Create the owner account" in page["text"]
@@ -419,7 +375,7 @@ def test_window_shows_set_up_then_signs_the_owner_in_and_keeps_data(
     assert desktop.read_json(data_dir / desktop.WINDOW_FILE)["width"] >= desktop.MIN_SIZE[0]
     assert not (data_dir / desktop.INSTANCE_FILE).exists()
 
-    again = DesktopProcess(data_dir, database_url, env, tmp_path / "again.log")
+    again = desktop_process(data_dir, database_url, env, tmp_path / "again.log")
     try:
         page = _page(again)
         assert page["path"] == "/", page  # signed in by the launch token, no password
@@ -427,7 +383,7 @@ def test_window_shows_set_up_then_signs_the_owner_in_and_keeps_data(
         assert OWNER["fullName"] in page["text"], page  # the owner written before closing
         _screenshot(display, f"desktop-dashboard-{backend}.png")
         # The window's session is the window's: a browser on the same server is not in.
-        assert requests.get(again.url(), timeout=5, allow_redirects=False).status_code == 302
+        assert requests.get(again.url, timeout=5, allow_redirects=False).status_code == 302
     finally:
         code = again.stop()
     assert code == 0, again.output()

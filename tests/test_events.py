@@ -9,20 +9,13 @@ import time
 import pytest
 import socketio
 from auth_actions import GENEROUS_LIMITS, OWNER, PASSWORD, AuthActions, bearer
-from werkzeug.serving import make_server
 
 from trackeep_desktop.capabilities.pubsub import MemoryPubSub
 from trackeep_desktop.realtime import events
 from trackeep_desktop.realtime.namespaces import EVENTS_NAMESPACE
 
-
-def wait_for(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
+from clocks import wait_until
+from processes import ThreadServer
 
 
 def changes(socket_client) -> list[dict]:
@@ -85,7 +78,7 @@ def test_an_edit_reaches_the_same_users_socket_and_no_one_else(app, people):
     created = actions.api("POST", "/notes", tokens["owner"],
                           json={"title": "Private plans", "content": "secret"}).get_json()
     received = []
-    assert wait_for(lambda: received.extend(changes(owner_socket)) or received)
+    assert wait_until(lambda: received.extend(changes(owner_socket)) or received)
     assert received == [{"type": "note", "action": "created", "id": created["id"],
                          "item": created, "at": received[0]["at"]}]
 
@@ -93,13 +86,13 @@ def test_an_edit_reaches_the_same_users_socket_and_no_one_else(app, people):
     actions.api("DELETE", f"/notes/{created['id']}", tokens["owner"])
     actions.api("POST", f"/trash/note/{created['id']}/restore", tokens["owner"])
     more = []
-    assert wait_for(lambda: more.extend(changes(owner_socket)) or len(more) >= 3)
+    assert wait_until(lambda: more.extend(changes(owner_socket)) or len(more) >= 3)
     assert [(m["action"], m["item"]["is_pinned"]) for m in more] == [
         ("updated", True), ("deleted", True), ("restored", True)]
 
     ann_note = actions.api("POST", "/notes", tokens["ann"], json={"title": "Ann's"}).get_json()
     ann_seen = []
-    assert wait_for(lambda: ann_seen.extend(changes(ann_socket)) or ann_seen)
+    assert wait_until(lambda: ann_seen.extend(changes(ann_socket)) or ann_seen)
     assert [m["id"] for m in ann_seen] == [ann_note["id"]]  # only her own change
     time.sleep(0.2)
     assert changes(owner_socket) == []
@@ -115,13 +108,13 @@ def test_ending_a_session_closes_its_live_socket(app, people):
     assert revoked.is_connected(EVENTS_NAMESPACE)
     assert kept.is_connected(EVENTS_NAMESPACE)
     actions.api("POST", "/auth/logout", tokens["ann"])  # ends the token's session only
-    assert wait_for(lambda: not revoked.is_connected(EVENTS_NAMESPACE))
+    assert wait_until(lambda: not revoked.is_connected(EVENTS_NAMESPACE))
     assert kept.is_connected(EVENTS_NAMESPACE)
     admin = sio.test_client(app, namespace=EVENTS_NAMESPACE, flask_test_client=browsers["owner"])
     owner_key, _ = actions.create_key(tokens["owner"], ["read"])
     by_key = sio.test_client(app, namespace=EVENTS_NAMESPACE, headers=bearer(owner_key))
     actions.api("DELETE", "/sessions", tokens["owner"])  # ends the browser's session
-    assert wait_for(lambda: not admin.is_connected(EVENTS_NAMESPACE))
+    assert wait_until(lambda: not admin.is_connected(EVENTS_NAMESPACE))
     assert by_key.is_connected(EVENTS_NAMESPACE)  # keys are not sessions
     kept.disconnect(EVENTS_NAMESPACE)
     by_key.disconnect(EVENTS_NAMESPACE)
@@ -149,21 +142,6 @@ def test_sockets_need_a_user(app, people):
     by_token.disconnect(EVENTS_NAMESPACE)
 
 
-class Served:
-    """An app served over real HTTP and WebSockets on a loopback port, in this process."""
-
-    def __init__(self, app):
-        self.app = app
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_two_instances_on_one_redis_deliver_each_change_exactly_once(make_app, redis_url,
                                                                      key_prefix):
     config = dict(REDIS_URL=redis_url, KEY_PREFIX=key_prefix, FETCH_METADATA=False,
@@ -173,7 +151,7 @@ def test_two_instances_on_one_redis_deliver_each_change_exactly_once(make_app, r
     owner, _ = actions.register_owner()
     actions.create_user(owner, "ann")
     ann = actions.token("ann")
-    served = [Served(first), Served(second)]
+    served = [ThreadServer(first), ThreadServer(second)]
     received: dict[str, list] = {}
     clients = []
     try:
@@ -191,7 +169,7 @@ def test_two_instances_on_one_redis_deliver_each_change_exactly_once(make_app, r
 
         bookmark = actions.api("POST", "/bookmarks", owner,
                                json={"url": "https://example.com/live"}).get_json()
-        assert wait_for(lambda: received["owner@1"] and received["owner@2"], timeout=10)
+        assert wait_until(lambda: received["owner@1"] and received["owner@2"], timeout=10)
         time.sleep(0.5)  # a duplicate would arrive by now
         for name in ("owner@1", "owner@2"):
             assert [(m["action"], m["id"]) for m in received[name]] == [

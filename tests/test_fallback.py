@@ -10,6 +10,7 @@ import pytest
 
 from trackeep_desktop.capabilities.fallback import CapabilityUnavailable
 
+from clocks import wait_until
 from services import RedisServer
 
 pytestmark = pytest.mark.slow
@@ -25,15 +26,6 @@ def own_redis():
     server = RedisServer().start()
     yield server
     server.stop()
-
-
-def wait_until(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_redis_outage_and_recovery(make_app, own_redis, caplog):

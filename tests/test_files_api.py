@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-from auth_actions import GENEROUS_LIMITS, AuthActions, bearer, csrf_from, make_clocked_app
+from auth_actions import GENEROUS_LIMITS, AuthActions, bearer, csrf_from
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from trackeep_desktop import files
@@ -586,11 +586,6 @@ def test_users_cannot_reach_each_others_files(users):
 
 
 # --------------------------------------------------------------------------- share links
-
-
-@pytest.fixture(params=["memory", "redis"])
-def clocked(request, make_app, key_prefix):
-    return make_clocked_app(request, make_app, key_prefix, **GENEROUS_LIMITS)
 
 
 def test_share_links_download_until_they_expire_or_are_revoked(clocked):

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 import yaml
-from test_serve import ServedInstance
 
 from trackeep_desktop.config import SETTINGS_BY_NAME, load_config
 from trackeep_desktop.web.server import is_loopback
+
+from processes import listening_addresses
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGING = ROOT / "packaging"
@@ -30,34 +30,30 @@ def _settings_named(variables) -> list[str]:
 # ---------------------------------------------------------------------------- serve --host
 
 
-def _log_after_start(instance: ServedInstance, timeout: float = 10) -> str:
-    """The server's log once it has started (the warning comes before the URL line)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        text = instance.log_path.read_text()
-        if "ready:" in text:
-            return text
-        time.sleep(0.05)
-    return instance.log_path.read_text()
+def _log_after_start(instance) -> str:
+    """The server's log once it has started (the warning comes before the ready line)."""
+    return instance.wait_for_text("ready:")
 
 
 @pytest.mark.slow
-def test_listening_beyond_loopback_warns_without_an_https_proxy(tmp_path, database_url):
-    # No traffic goes to the wildcard address: the test only reads what the server printed.
-    instance = ServedInstance(tmp_path / "open", database_url, "--host", "0.0.0.0")
+def test_listening_beyond_loopback_warns_without_an_https_proxy(serve, tmp_path):
+    # No traffic goes to the wildcard address: the test only reads what the server printed
+    # and which address its socket is bound to.
+    instance = serve("--host", "0.0.0.0", data_dir=tmp_path / "open")
     try:
         assert instance.url.startswith("http://0.0.0.0:")
         assert WARNING in _log_after_start(instance)
+        assert listening_addresses(int(instance.url.rsplit(":", 1)[1])) == {"0.0.0.0"}
     finally:
         assert instance.stop() == 0
-    assert "Traceback" not in instance.stderr
+    assert "Traceback" not in instance.output()
 
 
 @pytest.mark.slow
-def test_no_warning_on_loopback_or_behind_a_trusted_proxy(tmp_path, database_url):
-    behind_proxy = ServedInstance(tmp_path / "proxied", database_url, "--host", "0.0.0.0",
-                                  env_extra={"TRACKEEP_TRUSTED_PROXIES": "127.0.0.1"})
-    loopback = ServedInstance(tmp_path / "local", database_url)
+def test_no_warning_on_loopback_or_behind_a_trusted_proxy(serve, tmp_path):
+    behind_proxy = serve("--host", "0.0.0.0", data_dir=tmp_path / "proxied",
+                         env_extra={"TRACKEEP_TRUSTED_PROXIES": "127.0.0.1"})
+    loopback = serve(data_dir=tmp_path / "local")
     try:
         for instance in (behind_proxy, loopback):
             assert WARNING not in _log_after_start(instance)

@@ -7,12 +7,14 @@ import re
 import threading
 
 import pytest
-from auth_actions import GENEROUS_LIMITS, AuthActions, bearer, make_clocked_app
+from auth_actions import GENEROUS_LIMITS, AuthActions, bearer
 
 from trackeep_desktop import items
 from trackeep_desktop.storage import changes
 from trackeep_desktop.storage.db import connection
 from trackeep_desktop.storage.models import Bookmark, ItemTag, Note, Tag, Task
+
+from clocks import make_clocked_app
 
 DAY = 86400
 

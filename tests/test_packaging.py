@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -50,68 +48,15 @@ def server_binary(_server_build):
     return binary
 
 
-class FrozenServer:
-    """``trackeep-server serve --port 0`` on a data folder, output in a file."""
-
-    def __init__(self, binary: Path, data_dir: Path, database_url: str, log_path: Path):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKEEP_")}
-        env["TRACKEEP_FETCH_METADATA"] = "0"  # the test bookmark's page is not fetched
-        self.log_path = log_path
-        self._log = log_path.open("w")
-        self.started = time.perf_counter()
-        self.proc = subprocess.Popen(
-            [str(binary), "serve", "--port", "0", "--data-dir", str(data_dir),
-             "--database-url", database_url],
-            stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=data_dir.parent)
-        self.url = self._wait_for_url()
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def _wait_for_url(self) -> str:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            for line in self.output().splitlines():
-                if line.startswith("Trackeep is running at "):
-                    return line.split(" at ", 1)[1].strip().rstrip("/")
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        self.proc.kill()
-        raise AssertionError(f"the binary printed no URL:\n{self.output()}")
-
-    def wait_for_health(self) -> dict:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                response = requests.get(f"{self.url}/health", timeout=2)
-                return response.json()
-            except requests.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-                raise
-        self._log.close()
-        return self.proc.returncode
-
-
 BOOKMARK = {"url": "https://example.org/frozen", "title": "Saved by the frozen server"}
 
 
-def test_server_binary_serves_keeps_data_and_stops_on_sigterm(server_binary, tmp_path,
+def test_server_binary_serves_keeps_data_and_stops_on_sigterm(server_binary, tmp_path, serve,
                                                               database_url):
     data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    first = FrozenServer(server_binary, data_dir, database_url, tmp_path / "first.log")
+    # The test bookmark's page is not fetched.
+    first = serve(data_dir=data_dir, binary=server_binary,
+                  env_extra={"TRACKEEP_FETCH_METADATA": "0"})
     try:
         health = first.wait_for_health()
         assert health["status"] == "ok", health
@@ -138,7 +83,8 @@ def test_server_binary_serves_keeps_data_and_stops_on_sigterm(server_binary, tmp
     assert "Traceback" not in first.output()
     assert "stopped" in first.output()
 
-    again = FrozenServer(server_binary, data_dir, database_url, tmp_path / "again.log")
+    again = serve(data_dir=data_dir, binary=server_binary,
+                  env_extra={"TRACKEEP_FETCH_METADATA": "0"})
     try:
         assert again.wait_for_health()["status"] == "ok"
         me = requests.get(f"{again.url}/api/v1/auth/me", headers=bearer(token), timeout=10)
