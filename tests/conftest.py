@@ -8,8 +8,10 @@ parameters, and ``test_passwords_are_hashed_with_the_production_parameters`` che
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -23,6 +25,8 @@ from trackeep_desktop.clock import ManualClock
 from trackeep_desktop.storage import db as dbmod
 from trackeep_desktop.storage import migrations
 
+import processes
+import services
 from clocks import make_clocked_app, shorten_redis_ttls
 from processes import ServerProcess
 from services import PostgresServer, RedisServer, in_ci
@@ -47,6 +51,30 @@ def pytest_collection_modifyitems(config, items):
     if len(kept) != len(items):
         config.hook.pytest_deselected(items=[i for i in items if i not in kept])
         items[:] = kept
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_processes_left_behind():
+    """At the end of the session (of each xdist worker): every server the tests started is
+    stopped. One still alive is stopped here and fails the run, with its name, since it means
+    a fixture or a test does not stop what it starts when it fails."""
+    yield
+    left = []
+    for server in list(processes.LIVE):
+        left.append(f"{server.command[:4]} (pid {server.proc.pid})")
+        with contextlib.suppress(AssertionError):  # it ignored SIGTERM: killed all the same
+            server.stop(timeout=5)
+    for server in list(services.STARTED):
+        if server.running():
+            left.append(repr(server))
+        server.stop()
+    for pid, command in processes.descendants():
+        left.append(f"pid {pid}: {command[:120]}")
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    if left:
+        pytest.fail("the tests left these processes running (now killed):\n  "
+                    + "\n  ".join(left), pytrace=False)
 
 
 def unavailable(reason: str):

@@ -18,6 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
+#: Every server started here and not yet stopped (the session-end check in conftest reads it).
+STARTED: set = set()
+
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -99,6 +102,7 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        STARTED.add(self)
         ready = (wait_for_unix_socket(self.unix_socket) if self.unix_socket is not None
                  else wait_for_port(self.port))
         if not ready:
@@ -106,11 +110,18 @@ class RedisServer:
             raise RuntimeError(f"redis-server did not start ({self._listen_args()})")
         return self
 
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(5)
         self.proc = None
+        STARTED.discard(self)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(port={self.port})"
 
 
 class TlsFiles:
@@ -155,16 +166,24 @@ class SentinelServer:
             f"sentinel monitor {self.service} 127.0.0.1 {self.master.port} 1\n")
         self.proc = subprocess.Popen(["redis-server", str(self.config), "--sentinel"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        STARTED.add(self)
         if not wait_for_port(self.port):
             self.stop()
             raise RuntimeError(f"redis sentinel did not start on port {self.port}")
         return self
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(5)
         self.proc = None
+        STARTED.discard(self)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(port={self.port})"
 
 
 def _pg_bin(name: str) -> str | None:
@@ -209,16 +228,33 @@ class PostgresServer:
             shutil.chown(self.dir, "postgres")
         self._run(_pg_bin("initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust",
                   "--no-sync", "-E", "UTF8")
+        STARTED.add(self)
         options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
                    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
         self._run(_pg_bin("pg_ctl"), "-D", str(self.data), "-o", options,
                   "-l", str(self.dir / "log"), "-w", "start")
         return self
 
+    def running(self) -> bool:
+        """True while the cluster's postmaster is alive (pg_ctl runs it as a daemon, not as
+        a child of the tests)."""
+        try:
+            pid = int((self.data / "postmaster.pid").read_text().split()[0])
+            os.kill(pid, 0)
+        except PermissionError:
+            return True  # alive, and another user's (as root, the cluster is postgres's)
+        except (OSError, ValueError, IndexError):
+            return False
+        return True
+
     def stop(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError, FileNotFoundError):
             self._run(_pg_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
         shutil.rmtree(self.dir, ignore_errors=True)
+        STARTED.discard(self)
+
+    def __repr__(self) -> str:
+        return f"PostgresServer(port={self.port}, dir={self.dir})"
 
 
 def _user_exists(name: str) -> bool:
