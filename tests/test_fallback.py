@@ -134,6 +134,7 @@ def test_concurrent_requests_during_an_outage_all_succeed(make_app, own_redis):
     caps = app.extensions["trackeep"].capabilities
     errors = []
     stop = threading.Event()
+    rounds = [0] * 4  # rounds each worker finished; read without a lock, only compared
 
     def worker(n):
         with app.app_context():
@@ -145,17 +146,27 @@ def test_concurrent_requests_during_an_outage_all_succeed(make_app, own_redis):
                 except Exception as exc:  # any failure is a bug
                     errors.append(exc)
                     return
+                rounds[n] += 1
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
     for t in threads:
         t.start()
     time.sleep(0.3)
+    assert caps.monitor.up and caps.monitor.outages == 0 and all(rounds)
     own_redis.stop()
+    assert wait_until(lambda: not caps.monitor.up, timeout=5), "the outage was not noticed"
+    at_outage = list(rounds)
     time.sleep(0.5)
+    # The outage happened while the workers ran, and they kept working through it.
+    assert not caps.monitor.up and caps.monitor.outages == 1
+    health = app.test_client().get("/health").get_json()
+    assert health["status"] == "degraded" and health["redis"]["state"] == "down"
     stop.set()
     for t in threads:
         t.join(10)
     assert errors == []
+    assert all(after > before for after, before in zip(rounds, at_outage, strict=True)), (
+        at_outage, rounds)
 
 
 def test_a_redis_that_stalls_and_returns_with_its_data_serves_no_stale_session(
