@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import re
+import struct
 import time
 
 import pytest
@@ -756,32 +757,55 @@ def seed(owner) -> None:
     owner.api("DELETE", f"/notes/{scrap['id']}")
 
 
+def assert_screenshot(path, width: int = DESKTOP["width"], min_height: int = DESKTOP["height"]):
+    """``path`` is a PNG of the whole page: the viewport's width, at least its height."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path.name} is not a PNG"
+    shot_width, shot_height = struct.unpack(">II", data[16:24])  # the IHDR chunk
+    assert shot_width == width and shot_height >= min_height, (path.name, shot_width,
+                                                               shot_height)
+    assert len(data) > 20_000, f"{path.name} is nearly empty ({len(data)} bytes)"
+
+
 def test_screenshot_of_every_page(signed_in, owner):
     page = signed_in
+    console_errors: list[str] = []
+    page.on("console", lambda message: message.type == "error" and console_errors.append(
+        f"{page.url}: {message.text}"))
     seed(owner)
     pages = {"dashboard-light": "/", "bookmarks": "/bookmarks", "tasks": "/tasks",
              "notes": "/notes", "files": "/files", "tags": "/tags", "trash": "/trash",
              "settings": "/settings/profile"}
+    headings = {"/": f"Welcome, {OWNER['fullName']}", "/bookmarks": "Bookmarks",
+                "/tasks": "Tasks", "/notes": "Notes", "/files": "Files", "/tags": "Tags",
+                "/trash": "Trash", "/settings/profile": "Settings"}
     ready = {"/": "[data-stat=task]:not(:text('–'))", "/notes": ".note-list li",
              "/settings/profile": "h1"}
     for name, path in pages.items():
-        page.goto(path)
+        response = page.goto(path)
+        assert response is not None and response.status == 200, (path, response)
+        expect(page.locator("h1")).to_have_text(headings[path])
         page.wait_for_selector(ready.get(path, "#list li"))
         if path == "/notes":
             page.locator(".note-list button", has_text="Meeting notes").click()
             expect(page.locator("#preview table")).to_be_visible()
         page.wait_for_load_state("networkidle")
-        screenshot(page, name)
+        assert_screenshot(screenshot(page, name))
 
     owner.api("PATCH", "/auth/profile", {"theme": "dark"})
     meeting = next(n for n in owner.api("GET", "/notes") if n["title"] == "Meeting notes")
     ready[f"/notes#note-{meeting['id']}"] = "#preview table"
+    headings[f"/notes#note-{meeting['id']}"] = "Notes"
     for name, path in {"dashboard-dark": "/", "notes-dark": f"/notes#note-{meeting['id']}",
                        "tasks-dark": "/tasks"}.items():
-        page.goto(path)
+        response = page.goto(path)
+        assert response is not None and response.status == 200, (path, response)
         expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+        expect(page.locator("h1")).to_have_text(headings[path])
         page.wait_for_selector(ready.get(path, "#list li"))
         page.wait_for_load_state("networkidle")
-        screenshot(page, name)
+        assert_screenshot(screenshot(page, name))
     page.keyboard.press("?")
-    screenshot(page, "help-dark")
+    expect(page.locator("#help")).to_be_visible()
+    assert_screenshot(screenshot(page, "help-dark"))
+    assert console_errors == []
