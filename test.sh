@@ -4,6 +4,9 @@
 # The tests start their own redis-server and PostgreSQL on spare ports (or use
 # TRACKEEP_TEST_REDIS_URL / TRACKEEP_TEST_DATABASE_URL); this script installs the servers
 # from Debian's packages when they are missing. Extra arguments go to pytest.
+#
+# Both passes run on two pytest-xdist workers (each with its own redis-server and PostgreSQL)
+# and print the 25 slowest tests. `make test-fast` is the quick loop; this is the whole gate.
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/common.sh
@@ -25,6 +28,7 @@ if [ ! -e "$npm_stamp" ] || [ package-lock.json -nt "$npm_stamp" ]; then
 fi
 npx --no eslint static/js
 echo "== test suite on SQLite"
-.venv/bin/python -m pytest "$@"
+PYTEST=(.venv/bin/python -m pytest -n "${TRACKEEP_TEST_WORKERS:-2}" --durations=25)
+"${PYTEST[@]}" "$@"
 echo "== test suite on PostgreSQL (the window and the frozen binary run once, above)"
-.venv/bin/python -m pytest --db=postgres -m "not packaging and not desktop" "$@"
+"${PYTEST[@]}" --db=postgres -m "not packaging and not desktop" "$@"

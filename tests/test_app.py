@@ -183,6 +183,7 @@ def _trackeep(*args, env_extra=None, tmp_path):
                           text=True, env=env, timeout=60, cwd=ROOT)
 
 
+@pytest.mark.slow
 def test_cli_db_status_and_upgrade(tmp_path, empty_database_url):
     env = {"TRACKEEP_DATABASE_URL": empty_database_url, "TRACKEEP_DATA_DIR": str(tmp_path / "d")}
     before = _trackeep("db", "status", env_extra=env, tmp_path=tmp_path)

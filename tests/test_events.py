@@ -142,6 +142,7 @@ def test_sockets_need_a_user(app, people):
     by_token.disconnect(EVENTS_NAMESPACE)
 
 
+@pytest.mark.slow
 def test_two_instances_on_one_redis_deliver_each_change_exactly_once(make_app, redis_url,
                                                                      key_prefix):
     config = dict(REDIS_URL=redis_url, KEY_PREFIX=key_prefix, FETCH_METADATA=False,

@@ -262,6 +262,7 @@ def _app(make_app, **overrides):
     return app, actions, token
 
 
+@pytest.mark.slow
 def test_saving_never_waits_and_metadata_arrives_later(make_app, site):
     app, actions, token = _app(make_app)
     site.slow_seconds = 1.5

@@ -152,6 +152,7 @@ def test_export_then_import_restores_everything_exactly(any_app):
             "GET", f"/files/{original['id']}/download").data
 
 
+@pytest.mark.slow
 def test_import_into_a_fresh_instance_takes_the_bytes_from_the_archive(make_app, tmp_path,
                                                                        database_url):
     first = make_app(**GENEROUS_LIMITS)
@@ -445,6 +446,7 @@ def test_bookmark_parser_tolerates_odd_but_real_markup():
 # ------------------------------------------------------------------------------------ CLI
 
 
+@pytest.mark.slow
 def test_cli_imports_a_bookmark_file_and_an_archive(make_app, tmp_path, database_url, capsys):
     app = make_app(**GENEROUS_LIMITS)
     _, (ann, _bob) = _setup(app, "ann", "bob")
