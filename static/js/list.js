@@ -34,8 +34,12 @@ export class ItemList {
   /** Load the first page again (as many rows as are shown now), then render. */
   async reload() {
     const limit = Math.max(this.pageSize, Math.min(this.items.length, 200));
+    // A reload started later (another filter, a live change) wins even when an earlier
+    // one answers after it: the earlier answer is for a list no longer asked for.
+    const generation = (this.generation = (this.generation || 0) + 1);
     try {
       const { items, total } = await this.fetchPage(0, limit);
+      if (generation !== this.generation) return;
       this.items = items;
       this.total = total;
       this.loaded = true;
