@@ -762,8 +762,8 @@ def assert_screenshot(path, width: int = DESKTOP["width"], min_height: int = DES
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path.name} is not a PNG"
     shot_width, shot_height = struct.unpack(">II", data[16:24])  # the IHDR chunk
-    assert shot_width == width and shot_height >= min_height, (path.name, shot_width,
-                                                               shot_height)
+    assert shot_width == width, (path.name, shot_width)
+    assert shot_height >= min_height, (path.name, shot_height)
     assert len(data) > 20_000, f"{path.name} is nearly empty ({len(data)} bytes)"
 
 
@@ -783,7 +783,8 @@ def test_screenshot_of_every_page(signed_in, owner):
              "/settings/profile": "h1"}
     for name, path in pages.items():
         response = page.goto(path)
-        assert response is not None and response.status == 200, (path, response)
+        assert response is not None, path
+        assert response.status == 200, (path, response.status)
         expect(page.locator("h1").first).to_have_text(headings[path])  # a note has its own
         page.wait_for_selector(ready.get(path, "#list li"))
         if path == "/notes":
@@ -799,7 +800,8 @@ def test_screenshot_of_every_page(signed_in, owner):
     for name, path in {"dashboard-dark": "/", "notes-dark": f"/notes#note-{meeting['id']}",
                        "tasks-dark": "/tasks"}.items():
         response = page.goto(path)
-        assert response is not None and response.status == 200, (path, response)
+        assert response is not None, path
+        assert response.status == 200, (path, response.status)
         expect(page.locator("html")).to_have_attribute("data-theme", "dark")
         expect(page.locator("h1").first).to_have_text(headings[path])  # a note has its own
         page.wait_for_selector(ready.get(path, "#list li"))

@@ -13,20 +13,20 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import pytest
 import requests
 import socketio
 from auth_actions import GENEROUS_LIMITS, AuthActions, bearer
-from werkzeug.serving import make_server
 
 from trackeep_desktop.capabilities import RedisTarget, parse_redis_url, redis_client_from_url
 from trackeep_desktop.realtime.namespaces import EVENTS_NAMESPACE
 from trackeep_desktop.realtime.queue import PubSubQueueManager
 from trackeep_desktop.storage.db import ConfigurationError
 
+from clocks import wait_until
+from processes import ThreadServer
 from services import RedisServer, SentinelServer, TlsFiles
 
 SCHEMES = ["redis", "unix", "redis+sentinel", "rediss"]
@@ -137,29 +137,6 @@ def redis_under_test(request):
         shutil.rmtree(folder, ignore_errors=True)
 
 
-class Served:
-    """An app on a loopback port, in this process (real HTTP and WebSockets)."""
-
-    def __init__(self, app):
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
-
-
 def test_every_accepted_url_starts_the_app_and_carries_change_events(
         make_app, redis_under_test, key_prefix):
     config = dict(REDIS_URL=redis_under_test.url, KEY_PREFIX=key_prefix, FETCH_METADATA=False,
@@ -181,7 +158,7 @@ def test_every_accepted_url_starts_the_app_and_carries_change_events(
 
     actions = AuthActions(second)
     owner, _ = actions.register_owner()
-    served = Served(first)
+    served = ThreadServer(first)
     client = socketio.Client(reconnection=False)
     changes, announced = [], threading.Event()
     client.on("change", changes.append, namespace=EVENTS_NAMESPACE)
@@ -190,12 +167,12 @@ def test_every_accepted_url_starts_the_app_and_carries_change_events(
         client.connect(served.url, headers=bearer(owner), transports=["websocket"],
                        namespaces=["/", EVENTS_NAMESPACE], wait_timeout=10)
         # The queue subscribed on that very server, under the configured prefix.
-        assert wait_for(lambda: redis_under_test.raw.pubsub_channels(f"{key_prefix}:socketio"))
+        assert wait_until(lambda: redis_under_test.raw.pubsub_channels(f"{key_prefix}:socketio"))
 
         # A change written on the second instance reaches a socket of the first...
         bookmark = actions.api("POST", "/bookmarks", owner,
                                json={"url": "https://example.com/live"}).get_json()
-        assert wait_for(lambda: changes), "the change event did not cross instances"
+        assert wait_until(lambda: changes), "the change event did not cross instances"
         assert [(c["action"], c["id"]) for c in changes] == [("created", bookmark["id"])]
         # ...and an emit through the second instance's Socket.IO queue does too.
         second.extensions["trackeep"].socketio.emit("announce", {"n": 1}, namespace="/")
@@ -207,54 +184,21 @@ def test_every_accepted_url_starts_the_app_and_carries_change_events(
 
 
 @pytest.mark.slow
-def test_trackeep_serve_starts_on_every_accepted_url(redis_under_test, tmp_path,
-                                                      database_url, key_prefix):
+def test_trackeep_serve_starts_on_every_accepted_url(redis_under_test, serve, key_prefix):
     """The real program under gevent: unix:// and sentinel URLs used to stop it at start
     ("Kombu package is not installed")."""
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKEEP_")}
-    env.update(TRACKEEP_KEY_PREFIX=key_prefix, TRACKEEP_REDIS_REQUIRED="1")
-    log_path = tmp_path / "serve.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "trackeep_desktop", "serve", "--port", "0",
-             "--data-dir", str(tmp_path / "data"), "--database-url", database_url,
-             "--redis-url", redis_under_test.url],
-            stdout=subprocess.PIPE, stderr=log, text=True, env=env,
-            cwd=Path(__file__).resolve().parent.parent)
-        try:
-            url = None
-            deadline = time.monotonic() + 30
-            while url is None and time.monotonic() < deadline:
-                line = proc.stdout.readline()
-                if line.startswith("Trackeep is running at "):
-                    url = line.split(" at ", 1)[1].strip().rstrip("/")
-                elif not line and proc.poll() is not None:
-                    break
-            assert url, f"serve did not start: {log_path.read_text()}"
-            health = requests.get(f"{url}/health", timeout=5).json()
-            assert health["redis"]["state"] == "ok", health
-            assert health["status"] == "ok", health
-            sio = socketio.Client(reconnection=False)
-            sio.connect(url, transports=["websocket"], wait_timeout=10)
-            try:
-                assert sio.call("ping", {"n": 1}, timeout=5)["pong"] == {"n": 1}
-                assert wait_for(lambda: redis_under_test.raw.pubsub_channels(
-                    f"{key_prefix}:socketio"))
-            finally:
-                sio.disconnect()
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
-            proc.stdout.close()
-    assert proc.returncode == 0, log_path.read_text()
-    assert "Traceback" not in log_path.read_text()
+    server = serve("--redis-url", redis_under_test.url,
+                   env_extra={"TRACKEEP_KEY_PREFIX": key_prefix, "TRACKEEP_REDIS_REQUIRED": "1"})
+    health = requests.get(f"{server.url}/health", timeout=5).json()
+    assert health["redis"]["state"] == "ok", health
+    assert health["status"] == "ok", health
+    sio = socketio.Client(reconnection=False)
+    sio.connect(server.url, transports=["websocket"], wait_timeout=10)
+    try:
+        assert sio.call("ping", {"n": 1}, timeout=5)["pong"] == {"n": 1}
+        assert wait_until(lambda: redis_under_test.raw.pubsub_channels(
+            f"{key_prefix}:socketio"))
+    finally:
+        sio.disconnect()
+    assert server.stop() == 0, server.output()
+    assert "Traceback" not in server.output()
