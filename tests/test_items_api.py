@@ -520,7 +520,7 @@ def test_tag_and_trash_writes_need_the_right_scopes(api):
         view = app.view_functions[rule.endpoint]
         if not getattr(view, "auth_scopes", None):
             continue
-        path = re.sub(r"<int:[^>]+>", "1", rule.rule)
+        path = re.sub(r"<(?:int|id):[^>]+>", "1", rule.rule)
         path = re.sub(r"<[^>]+>", "bookmark", path)
         for method in rule.methods - {"HEAD", "OPTIONS", "GET"}:
             response = app.test_client().open(path, method=method, headers=bearer(reader))

@@ -231,6 +231,13 @@ BAD_ARCHIVES = {
         lambda m: m["notes"][-1].update(tags=["nowhere"]))),
     "a subtask of a subtask": lambda archive: _rewrite(archive, _manifest_change(
         lambda m: m["tasks"][0].update(parent_id=m["tasks"][1]["id"]))),
+    "a NUL in a title": lambda archive: _rewrite(archive, _manifest_change(
+        lambda m: m["bookmarks"][-1].update(title="a\x00b"))),
+    "a lone surrogate in a note": lambda archive: _rewrite(archive, _manifest_change(
+        lambda m: m["notes"][-1].update(content="\ud800"))),
+    "a manifest nested 1000 deep": lambda archive: _rewrite(archive, lambda e: e.update({
+        "manifest.json": b'{"extra": ' + b"[" * 1000 + b"]" * 1000 + b", "
+                         + e["manifest.json"].lstrip()[1:]})),
     "a damaged blob": lambda archive: _rewrite(archive, _damage_blob),
     "a missing blob": lambda archive: _rewrite(archive, _drop_blob),
 }

@@ -271,7 +271,7 @@ def create_bookmark():
     return jsonify(rendered), 201
 
 
-@bp.get("/bookmarks/<int:bookmark_id>")
+@bp.get("/bookmarks/<id:bookmark_id>")
 @api_doc(response=BOOKMARK)
 @require_scope("bookmarks:write")
 def get_bookmark(bookmark_id: int):
@@ -280,7 +280,7 @@ def get_bookmark(bookmark_id: int):
     return jsonify(_render("bookmark", bookmark))
 
 
-@bp.route("/bookmarks/<int:bookmark_id>", methods=["PATCH", "PUT"])
+@bp.route("/bookmarks/<id:bookmark_id>", methods=["PATCH", "PUT"])
 @api_doc(body=BOOKMARK_INPUT, response=BOOKMARK, params=[ALLOW_DUPLICATE],
          responses={409: "another bookmark has this URL"})
 @require_scope("bookmarks:write")
@@ -295,7 +295,7 @@ def update_bookmark(bookmark_id: int):
     return jsonify(rendered)
 
 
-@bp.delete("/bookmarks/<int:bookmark_id>")
+@bp.delete("/bookmarks/<id:bookmark_id>")
 @api_doc(response=MESSAGE)
 @require_scope("bookmarks:write")
 def delete_bookmark(bookmark_id: int):
@@ -303,8 +303,9 @@ def delete_bookmark(bookmark_id: int):
     return _moved_to_trash("bookmark", bookmark_id)
 
 
-@bp.post("/bookmarks/<int:bookmark_id>/fetch-metadata")
-@api_doc(response=BOOKMARK, status=202)
+@bp.post("/bookmarks/<id:bookmark_id>/fetch-metadata")
+@api_doc(response=BOOKMARK, status=202,
+         responses={409: "fetching page details is turned off (FETCH_METADATA)"})
 @require_scope("bookmarks:write")
 def refetch_bookmark_metadata(bookmark_id: int):
     """Fetch the page's title, description and icon again, in the background.
@@ -351,7 +352,7 @@ def create_task():
     return jsonify(rendered), 201
 
 
-@bp.get("/tasks/<int:task_id>")
+@bp.get("/tasks/<id:task_id>")
 @api_doc(response=TASK)
 @require_scope("tasks:write")
 def get_task(task_id: int):
@@ -360,7 +361,7 @@ def get_task(task_id: int):
     return jsonify(_task_json(task))
 
 
-@bp.route("/tasks/<int:task_id>", methods=["PATCH", "PUT"])
+@bp.route("/tasks/<id:task_id>", methods=["PATCH", "PUT"])
 @api_doc(body=TASK_INPUT, response=TASK)
 @require_scope("tasks:write")
 def update_task(task_id: int):
@@ -371,7 +372,7 @@ def update_task(task_id: int):
     return jsonify(rendered)
 
 
-@bp.post("/tasks/<int:task_id>/complete")
+@bp.post("/tasks/<id:task_id>/complete")
 @api_doc(response=TASK)
 @require_scope("tasks:write")
 def complete_task(task_id: int):
@@ -382,7 +383,7 @@ def complete_task(task_id: int):
     return jsonify(rendered)
 
 
-@bp.delete("/tasks/<int:task_id>")
+@bp.delete("/tasks/<id:task_id>")
 @api_doc(response=MESSAGE)
 @require_scope("tasks:write")
 def delete_task(task_id: int):
@@ -430,7 +431,7 @@ def preview_note():
     return jsonify({"html": render_markdown(content)})
 
 
-@bp.get("/notes/<int:note_id>")
+@bp.get("/notes/<id:note_id>")
 @api_doc(response=NOTE)
 @require_scope("notes:write")
 def get_note(note_id: int):
@@ -439,7 +440,7 @@ def get_note(note_id: int):
     return jsonify(_note_json(note))
 
 
-@bp.route("/notes/<int:note_id>", methods=["PATCH", "PUT"])
+@bp.route("/notes/<id:note_id>", methods=["PATCH", "PUT"])
 @api_doc(body=NOTE_INPUT, response=NOTE)
 @require_scope("notes:write")
 def update_note(note_id: int):
@@ -450,7 +451,7 @@ def update_note(note_id: int):
     return jsonify(rendered)
 
 
-@bp.delete("/notes/<int:note_id>")
+@bp.delete("/notes/<id:note_id>")
 @api_doc(response=MESSAGE)
 @require_scope("notes:write")
 def delete_note(note_id: int):
@@ -488,7 +489,7 @@ def create_tag():
     return jsonify(rendered), 201
 
 
-@bp.get("/tags/<int:tag_id>")
+@bp.get("/tags/<id:tag_id>")
 @api_doc(response=TAG)
 @require_scope("read")
 def get_tag(tag_id: int):
@@ -497,7 +498,7 @@ def get_tag(tag_id: int):
     return jsonify(_tag_with_counts(tag))
 
 
-@bp.route("/tags/<int:tag_id>", methods=["PATCH", "PUT"])
+@bp.route("/tags/<id:tag_id>", methods=["PATCH", "PUT"])
 @api_doc(body=TAG_INPUT, response=TAG,
          responses={409: "another tag has this name: merge instead"})
 @require_scopes(CONTENT_WRITE_SCOPES, every=True)
@@ -509,7 +510,7 @@ def update_tag(tag_id: int):
     return jsonify(rendered)
 
 
-@bp.delete("/tags/<int:tag_id>")
+@bp.delete("/tags/<id:tag_id>")
 @api_doc(response=MESSAGE)
 @require_scopes(CONTENT_WRITE_SCOPES, every=True)
 def delete_tag(tag_id: int):
@@ -518,7 +519,7 @@ def delete_tag(tag_id: int):
     return jsonify({"message": "The tag is deleted.", "id": tag_id, "type": "tag"})
 
 
-@bp.post("/tags/<int:tag_id>/merge")
+@bp.post("/tags/<id:tag_id>/merge")
 @api_doc(body=MERGE_INPUT, response=TAG)
 @require_scopes(CONTENT_WRITE_SCOPES, every=True)
 def merge_tag(tag_id: int):
@@ -565,7 +566,7 @@ def _trash_scope(item_type: str) -> None:
     check_scopes((write_scope(item_type),), every=True)
 
 
-@bp.post("/trash/<item_type>/<int:item_id>/restore")
+@bp.post("/trash/<item_type>/<id:item_id>/restore")
 @api_doc(response={"type": "object"},
          responses={409: "a subtask whose parent task is still in the trash"})
 @require_scopes(CONTENT_WRITE_SCOPES)
@@ -581,7 +582,7 @@ def restore_item(item_type: str, item_id: int):
     return jsonify(rendered)
 
 
-@bp.delete("/trash/<item_type>/<int:item_id>")
+@bp.delete("/trash/<item_type>/<id:item_id>")
 @api_doc(response=MESSAGE)
 @require_scopes(CONTENT_WRITE_SCOPES)
 def purge_item(item_type: str, item_id: int):

@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from trackeep_desktop.storage.models import MAX_ID
+
 from .types import (
     DESCRIPTION_MAX,
     NOTE_MAX,
@@ -96,6 +98,9 @@ def _optional_id(value: Any, field: str) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise InvalidInput(f"{field} must be the id of an item, or null.", field)
+    if value > MAX_ID:
+        raise InvalidInput(f"{field} must be the id of an item, or null: ids are at most "
+                           f"{MAX_ID}.", field, "out_of_range")
     return value
 
 
@@ -108,7 +113,7 @@ def normalize_url(url: Any, field: str = "url") -> str:
     url = url.strip()
     if len(url) > URL_MAX:
         raise InvalidInput(f"A URL may have at most {URL_MAX} characters.", field, "too_long")
-    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+    if any(c.isspace() or ord(c) < 32 or 127 <= ord(c) <= 159 for c in url):  # C0, DEL, C1
         raise InvalidInput("A URL cannot contain spaces or control characters.", field)
     if "://" not in url and re.match(r"^[\w.-]+\.[a-zA-Z]{2,}(?::\d+)?(?:[/?#]|$)", url):
         url = "https://" + url

@@ -13,7 +13,7 @@ import peewee
 
 from trackeep_desktop.accounts.users import iso_time
 from trackeep_desktop.storage.changes import record_change
-from trackeep_desktop.storage.models import ItemTag, Tag
+from trackeep_desktop.storage.models import MAX_ID, ItemTag, Tag
 
 from .types import (
     _TYPES,
@@ -302,6 +302,8 @@ def merge_tags(user_id: int, source_id: int, into_id: Any, *, now: float) -> Tag
         raise InvalidInput("into must be the id of the tag to merge into.", "into")
     if into_id == source_id:
         raise InvalidInput("A tag cannot be merged into itself.", "into")
+    if not 0 < into_id <= MAX_ID:  # no tag has such an id (and SQLite cannot bind it)
+        raise InvalidInput("into must be the id of one of your tags.", "into", "not_found")
     with write_transaction():
         source = get_tag(user_id, source_id)
         try:

@@ -272,7 +272,7 @@ def create_saved():
     return jsonify(search.saved_search_to_json(saved)), 201
 
 
-@bp.get("/search/saved/<int:saved_id>")
+@bp.get("/search/saved/<id:saved_id>")
 @api_doc(response=SAVED)
 @require_scope("read")
 def get_saved(saved_id: int):
@@ -281,7 +281,7 @@ def get_saved(saved_id: int):
     return jsonify(search.saved_search_to_json(saved))
 
 
-@bp.patch("/search/saved/<int:saved_id>")
+@bp.patch("/search/saved/<id:saved_id>")
 @api_doc(body=SAVED_INPUT, response=SAVED, responses={409: "a saved search has this name"})
 @require_scope("account")
 def update_saved(saved_id: int):
@@ -292,7 +292,7 @@ def update_saved(saved_id: int):
     return jsonify(search.saved_search_to_json(saved))
 
 
-@bp.delete("/search/saved/<int:saved_id>")
+@bp.delete("/search/saved/<id:saved_id>")
 @api_doc(response=openapi.ref("Message"))
 @require_scope("account")
 def delete_saved(saved_id: int):
@@ -301,7 +301,7 @@ def delete_saved(saved_id: int):
     return jsonify({"message": "The saved search is deleted.", "id": saved_id})
 
 
-@bp.get("/search/saved/<int:saved_id>/run")
+@bp.get("/search/saved/<id:saved_id>/run")
 @api_doc(response=SEARCH_ANSWER, params=[
     query_param("type", "bookmark, task, note, file (comma-separated)"), *PAGING])
 @require_scope("read")

@@ -85,7 +85,8 @@ def export_all():
 
 @bp.post("/import")
 @api_doc(response=IMPORT_REPORT, responses={
-    409: "the account is not empty", 413: "the archive is larger than MAX_IMPORT_MB"})
+    400: "no multipart file, or not a Trackeep archive", 409: "the account is not empty",
+    413: "the archive is larger than MAX_IMPORT_MB"})
 @require_scopes(CONTENT_WRITE_SCOPES, every=True)
 @streamed_upload("MAX_IMPORT_MB")
 def import_all():
@@ -106,6 +107,7 @@ def import_all():
 
 @bp.post("/bookmarks/import")
 @api_doc(response=IMPORT_REPORT, responses={
+    400: "no multipart file, or not a bookmarks file",
     413: "the file is larger than MAX_IMPORT_MB"})
 @require_scope("bookmarks:write")
 @streamed_upload("MAX_IMPORT_MB")

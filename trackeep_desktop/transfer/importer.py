@@ -16,7 +16,7 @@ from typing import Any, cast
 
 import peewee
 
-from trackeep_desktop import files, items
+from trackeep_desktop import files, items, safejson
 from trackeep_desktop.storage.changes import quiet, record_change
 from trackeep_desktop.storage.db import database
 from trackeep_desktop.storage.models import ItemTag, Tag, Task
@@ -201,7 +201,11 @@ def _read_manifest(archive: zipfile.ZipFile) -> Any:
         raise InvalidArchive("The manifest of this archive is too large.")
     try:
         with archive.open(info) as fh:
-            return json.loads(fh.read(MAX_MANIFEST_BYTES + 1).decode("utf-8"))
+            return safejson.loads(fh.read(MAX_MANIFEST_BYTES + 1).decode("utf-8"))
+    except safejson.UnsafeJson as exc:
+        where = f" (at {exc.field})" if exc.field else ""
+        raise InvalidArchive(f"The manifest of this archive cannot be imported{where}: "
+                             f"{exc}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidArchive(f"The manifest of this archive is not valid JSON: {exc}") from None
     except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:

@@ -1,5 +1,7 @@
 """Request helpers every domain's API uses: JSON bodies, paged list answers, and scope guards
-over several scopes."""
+over several scopes; and the checks every request passes at the edge (:func:`init_app`): ids in
+paths (the ``id`` URL converter), NUL characters in query and path parameters, the length of
+the request line."""
 
 from __future__ import annotations
 
@@ -7,9 +9,11 @@ import functools
 from collections.abc import Callable, Iterable
 from urllib.parse import urlencode
 
-from flask import jsonify, request
+from flask import Flask, jsonify, request
+from werkzeug.routing import BaseConverter
 
-from trackeep_desktop import items
+from trackeep_desktop import items, safejson
+from trackeep_desktop.storage.models import MAX_ID
 from trackeep_desktop.web.auth import current_credentials, require_scope
 from trackeep_desktop.web.errors import ApiError
 
@@ -45,15 +49,81 @@ def require_scopes(scopes: tuple[str, ...], *, every: bool = False) -> Callable:
     return decorate
 
 
+#: The longest request line (method, path and query) answered: gevent's pywsgi refuses longer
+#: ones itself (``web.server`` makes that answer JSON too); other servers and the test client
+#: are held to the same bound here.
+MAX_REQUEST_LINE = 8192
+
+
+def _at_most(limit: int) -> str:
+    """A regular expression for the decimal numbers 1 to ``limit`` (no sign, no leading zero):
+    shorter numbers, then each way of being below ``limit`` digit by digit, then ``limit``."""
+    digits = str(limit)
+    branches = [rf"[1-9]\d{{0,{len(digits) - 2}}}"] if len(digits) > 1 else []
+    for i, digit in enumerate(digits):
+        low = "1" if i == 0 else "0"
+        if int(digit) > int(low):
+            rest = len(digits) - i - 1
+            branches.append(f"{digits[:i]}[{low}-{int(digit) - 1}]" + (rf"\d{{{rest}}}" if rest
+                                                                      else ""))
+    branches.append(digits)
+    return "(?:" + "|".join(branches) + ")"
+
+
+class IdConverter(BaseConverter):
+    """``<id:name>`` in a route: a row id, 1 to 2^63-1 (leading zeros allowed, as Werkzeug's
+    ``int`` allows them). Anything else does not match the route at all, so it falls through
+    to the JSON 404 of unknown API paths, never to a query the database driver cannot bind
+    (SQLite raises ``OverflowError`` beyond 64 bits)."""
+
+    regex = "0*" + _at_most(MAX_ID)
+    weight = 50
+
+    def to_python(self, value: str) -> int:
+        return int(value.lstrip("0"))
+
+    def to_url(self, value) -> str:
+        return str(int(value))
+
+
+def decode_json(raw: bytes):
+    """Decode a request body: 400 for bad JSON, JSON nested too deeply, lone surrogates and
+    NUL characters (naming the field, e.g. ``tags[0]``)."""
+    try:
+        return safejson.loads(raw)
+    except safejson.UnsafeJson as exc:
+        extra = {"field": exc.field} if exc.field else {}
+        raise ApiError(400, exc.message, reason=exc.reason, **extra) from None
+    except ValueError:
+        raise ApiError(400, "the request body is not valid JSON") from None
+
+
 def json_body() -> dict:
     """The request's JSON object: 415 for another content type, 400 for bad JSON."""
     if not request.is_json:
         if not request.get_data(cache=True):
             raise ApiError(400, "send a JSON object with Content-Type: application/json")
         raise ApiError(415, "the body must be JSON: send Content-Type: application/json")
-    data = request.get_json(silent=True)
+    data = decode_json(request.get_data(cache=True))
+    if not isinstance(data, dict):
+        raise ApiError(400, "the request body must be a JSON object")
+    return data
+
+
+def lenient_json_body() -> dict:
+    """The request's JSON object, or an empty one when there is no JSON body or it does not
+    parse (the sign-in endpoints read form-like bodies this way); what parses but cannot be
+    stored (NUL, lone surrogates, too deep) is still a 400."""
+    if not request.is_json:
+        return {}
+    try:
+        data = decode_json(request.get_data(cache=True))
+    except ApiError as exc:
+        if exc.extra.get("reason") is None:  # not JSON at all: as before, no body
+            return {}
+        raise
     if data is None:
-        raise ApiError(400, "the request body is not valid JSON")
+        return {}
     if not isinstance(data, dict):
         raise ApiError(400, "the request body must be a JSON object")
     return data
@@ -64,6 +134,34 @@ def optional_json_body() -> dict:
     if not request.get_data(cache=True):
         return {}
     return json_body()
+
+
+def _check_request_line() -> None:
+    line = len(request.method) + len(request.full_path) + len(" HTTP/1.1") + 1
+    if line > MAX_REQUEST_LINE:
+        raise ApiError(414, "request line too long")
+
+
+def _check_parameters() -> None:
+    """400 for a query or path parameter holding a NUL (PostgreSQL cannot take one)."""
+    for name, value in request.args.items(multi=True):
+        for text, where in ((name, name), (value, name)):
+            problem = safejson.text_problem(text, where)
+            if problem is not None:
+                raise ApiError(400, problem.message, field=where, reason=problem.reason)
+    for name, value in (request.view_args or {}).items():
+        if isinstance(value, str):
+            problem = safejson.text_problem(value, name)
+            if problem is not None:
+                raise ApiError(400, problem.message, field=name, reason=problem.reason)
+
+
+def init_app(app: Flask, state=None) -> None:
+    """The edge checks; first of the domains, so the ``id`` converter exists before any
+    blueprint's routes are registered and the checks run before every other hook."""
+    app.url_map.converters["id"] = IdConverter
+    app.before_request(_check_request_line)
+    app.before_request(_check_parameters)
 
 
 def _link_header(page: items.Page) -> str:

@@ -8,6 +8,7 @@ Socket.IO frames stalls about 40 ms on delayed ACKs (see stack-notes).
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import signal
 import socket
@@ -25,6 +26,47 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+#: What the servers answer themselves, before Flask sees the request, to an API client: a
+#: request line longer than they read (gevent: 8 KiB, Werkzeug: 64 KiB). Every answer under
+#: /api/ is JSON, these too.
+_SERVER_ERRORS = {414: ("Request URI Too Long", "request line too long")}
+
+
+def is_api_request_line(line: bytes | str) -> bool:
+    """Whether a (possibly truncated) request line asks for a path under /api/."""
+    if isinstance(line, bytes):
+        line = line.decode("latin-1")
+    parts = line.split(" ", 2)
+    if len(parts) < 2:
+        return False
+    target = parts[1]
+    if "://" in target:  # absolute form: http://host/api/...
+        target = "/" + target.split("://", 1)[1].partition("/")[2]
+    return target.startswith("/api/")
+
+
+def drain_request_head(rfile, limit: int = 1 << 20) -> None:
+    """Read what is left of a refused request's line and headers (at most ``limit`` bytes):
+    closing a socket with unread data resets the connection, and the client would lose the
+    answer."""
+    read = 0
+    while read < limit:
+        line = rfile.readline(min(65536, limit - read))
+        read += len(line)
+        if line in (b"", b"\r\n", b"\n"):
+            return
+
+
+def json_error_response(status: int) -> bytes:
+    """A complete HTTP response (status line, headers, body) for one of the servers' own
+    refusals, as the JSON error body every API answer has; the connection closes after it."""
+    reason, message = _SERVER_ERRORS[status]
+    body = json.dumps({"error": message}).encode()
+    return (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            ).encode("latin-1") + body
 
 
 class _RequestCounter:
@@ -81,6 +123,16 @@ class ThreadedServer:
             def log_request(self, code="-", size="-"):
                 pass  # requests are counted in /metrics; access logs are a proxy's job
 
+            def send_error(self, code, message=None, explain=None):
+                # http.server refuses a request line over 64 KiB itself, with an HTML page.
+                if code in _SERVER_ERRORS and is_api_request_line(
+                        getattr(self, "raw_requestline", b"")):
+                    self.close_connection = True
+                    drain_request_head(self.rfile)
+                    self.wfile.write(json_error_response(code))
+                    return
+                super().send_error(code, message, explain)
+
         self._server = make_server(host, port, app, threaded=True, request_handler=NoDelayHandler)
         self._server.daemon_threads = True
         self.host = host
@@ -130,12 +182,22 @@ class GeventServer:
         from gevent.pywsgi import WSGIServer
         from geventwebsocket.handler import WebSocketHandler
 
+        class JsonErrorHandler(WebSocketHandler):
+            def handle_one_request(self):
+                # pywsgi refuses a request line of 8 KiB or more itself, with an empty body.
+                result = super().handle_one_request()
+                if (isinstance(result, tuple) and int(result[0]) in _SERVER_ERRORS
+                        and is_api_request_line(self.requestline or "")):
+                    drain_request_head(self.rfile)
+                    return result[0], json_error_response(int(result[0]))
+                return result
+
         class NoDelayServer(WSGIServer):
             def handle(self, sock, address):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 return super().handle(sock, address)
 
-        self._server = NoDelayServer((host, port), app, handler_class=WebSocketHandler,
+        self._server = NoDelayServer((host, port), app, handler_class=JsonErrorHandler,
                                      spawn=Pool(concurrency), log=None, error_log=log)
         self._server.init_socket()
         self.host = host
