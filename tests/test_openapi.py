@@ -115,3 +115,58 @@ def test_the_api_page_lists_every_operation_without_a_cdn(app):
     assert not re.search(r"""(src|href)=["']https?://""", html)
     assert "bookmarks:write" in html
     assert "Open to anyone." in html
+
+
+def test_patch_and_put_bodies_require_no_field(app):
+    """PATCH changes only the fields sent, and so does a PUT served by the same view."""
+    spec = build_spec(app)
+    schemas = spec["components"]["schemas"]
+
+    def body_schema(operation):
+        node = operation["requestBody"]["content"]["application/json"]["schema"]
+        return schemas[node["$ref"].rsplit("/", 1)[1]] if "$ref" in node else node
+
+    for path in ("/bookmarks/{bookmark_id}", "/tasks/{task_id}", "/notes/{note_id}",
+                 "/tags/{tag_id}"):
+        for method in ("patch", "put"):
+            operation = spec["paths"][path].get(method)
+            if operation is None:
+                continue
+            assert operation["requestBody"]["required"] is False, (path, method)
+            assert "required" not in body_schema(operation), (path, method)
+    # creating still requires them
+    assert body_schema(spec["paths"]["/bookmarks"]["post"])["required"] == ["url"]
+    assert body_schema(spec["paths"]["/tasks"]["post"])["required"] == ["title"]
+
+
+def test_every_operation_with_a_body_or_query_parameters_documents_400(app):
+    spec = build_spec(app)
+    missing = [(method, path) for path, entry in spec["paths"].items()
+               for method, operation in entry.items()
+               if ("requestBody" in operation
+                   or any(p["in"] == "query" for p in operation.get("parameters", [])))
+               and "400" not in operation["responses"]]
+    assert missing == []
+    error = spec["paths"]["/bookmarks"]["get"]["responses"]["400"]
+    assert error["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Error"}
+
+
+def test_a_method_a_known_path_does_not_serve_is_405_with_allow(client):
+    answer = client.put("/api/v1/bookmarks")
+    assert answer.status_code == 405
+    assert set(answer.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS", "POST"}
+    assert answer.get_json()["error"] == "method PUT not allowed on /api/v1/bookmarks"
+    answer = client.post("/api/v1/bookmarks/7")
+    assert answer.status_code == 405
+    assert set(answer.headers["Allow"].split(", ")) == {
+        "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "PUT"}
+    assert client.delete("/api/v1/openapi.json").status_code == 405
+
+
+def test_an_unknown_api_path_is_still_a_json_404_for_every_method(client):
+    for method in ("get", "post", "put", "patch", "delete"):
+        answer = getattr(client, method)("/api/v1/no-such-thing/3")
+        assert answer.status_code == 404, method
+        assert answer.get_json() == {"error": "not found: /api/v1/no-such-thing/3"}
+        assert "Allow" not in answer.headers

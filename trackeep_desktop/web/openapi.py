@@ -31,7 +31,9 @@ HIDDEN_ENDPOINTS = {"api.not_found"}
 _SCHEMAS: dict[str, dict] = {}
 
 _RULE_ARGUMENT = re.compile(r"<(?:(?P<converter>\w+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
-_CONVERTER_TYPES = {"int": {"type": "integer"}, "float": {"type": "number"},
+_CONVERTER_TYPES = {"int": {"type": "integer"},
+                    "id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+                    "float": {"type": "number"},
                     "uuid": {"type": "string", "format": "uuid"}}
 
 #: The one error body of every API (see :mod:`trackeep_desktop.errors`): ``error`` always,
@@ -132,8 +134,23 @@ def _error(description: str) -> dict:
             "content": {"application/json": {"schema": ref("Error")}}}
 
 
+def _partial(body: dict) -> dict:
+    """``body`` with no required fields: PATCH changes only the fields sent (and PUT, where a
+    view serves it beside PATCH, does the same). A registered schema gets a sibling
+    ``<Name>Patch``."""
+    if "$ref" in body:
+        name = body["$ref"].rsplit("/", 1)[-1]
+        target = _SCHEMAS.get(name)
+        if target is None or "required" not in target:
+            return body
+        return schema(f"{name}Patch", _partial(target))
+    if "required" not in body:
+        return body
+    return {key: value for key, value in body.items() if key != "required"}
+
+
 def _operation(endpoint: str, method: str, view, path_params: list[dict],
-               multi_method: bool) -> dict:
+               multi_method: bool, partial: bool = False) -> dict:
     doc = getattr(view, "api_doc", None) or {}
     summary, description = _docstring(view)
     guarded, scope = _scope_of(view)
@@ -147,9 +164,10 @@ def _operation(endpoint: str, method: str, view, path_params: list[dict],
     if parameters:
         operation["parameters"] = parameters
     if doc.get("body") is not None and method in ("POST", "PUT", "PATCH"):
+        body_schema = _partial(doc["body"]) if partial else doc["body"]
         operation["requestBody"] = {
-            "required": doc.get("body_required", True) and method != "PATCH",
-            "content": {"application/json": {"schema": doc["body"]}},
+            "required": doc.get("body_required", True) and not partial,
+            "content": {"application/json": {"schema": body_schema}},
         }
     status = str(doc.get("status", 200))
     success: dict[str, Any] = {"description": "success"}
@@ -168,8 +186,11 @@ def _operation(endpoint: str, method: str, view, path_params: list[dict],
     responses: dict[str, Any] = {status: success}
     for code, meaning in doc.get("responses", {}).items():
         responses[str(code)] = _error(meaning)
-    if doc.get("body") is not None and method in ("POST", "PUT", "PATCH"):
+    if "requestBody" in operation:
         responses.setdefault("400", _error("invalid input: the field and the reason"))
+    elif doc.get("params"):
+        responses.setdefault("400", _error("an invalid query parameter: the field and the "
+                                           "reason"))
     if guarded:
         responses.setdefault("401", _error("no valid credentials"))
         responses.setdefault("403", _error(f"the API key lacks the scope ({scope})"
@@ -209,7 +230,10 @@ def build_spec(app: Flask) -> dict:
         methods = sorted(rule.methods - {"HEAD", "OPTIONS"})
         entry = paths.setdefault(path, {})
         for method in methods:
-            operation = _operation(rule.endpoint, method, view, path_params, len(methods) > 1)
+            # PATCH is partial; a PUT served by the same view is the same partial change
+            partial = method == "PATCH" or (method == "PUT" and "PATCH" in methods)
+            operation = _operation(rule.endpoint, method, view, path_params, len(methods) > 1,
+                                   partial)
             candidate, n = operation["operationId"], 1
             while candidate in used:  # one view under several rules
                 n += 1
