@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 from argon2 import PasswordHasher
 from auth_actions import GENEROUS_LIMITS
+from hypothesis import settings
 
 from trackeep_desktop.accounts import users as account_users
 from trackeep_desktop.clock import ManualClock
@@ -30,6 +31,16 @@ import services
 from clocks import make_clocked_app, shorten_redis_ttls
 from processes import ServerProcess
 from services import PostgresServer, RedisServer, in_ci
+
+# Property tests (tests/test_properties.py): about 200 examples each and no deadline (a shared
+# CI machine is slow at times, and a slow example is not a wrong one). Under CI they are
+# derandomized, the examples drawn from a fixed seed and no example database kept, so every
+# run checks the same inputs; locally they explore afresh and remember what failed
+# (HYPOTHESIS_PROFILE=ci reproduces CI's run).
+settings.register_profile("dev", max_examples=200, deadline=None)
+settings.register_profile("ci", max_examples=200, deadline=None, derandomize=True,
+                          database=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if in_ci() else "dev"))
 
 
 def pytest_addoption(parser):

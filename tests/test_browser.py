@@ -568,6 +568,25 @@ def test_import_a_browsers_bookmark_file_then_export_everything(signed_in, owner
     expect(restore.locator(".alert.error")).to_contain_text("empty")  # the API's refusal
 
 
+def test_back_up_now_shows_progress_then_lists_the_backup_to_download(signed_in, owner):
+    page = signed_in
+    owner.api("POST", "/bookmarks", {"url": "https://backup.example/", "title": "kept"})
+    page.goto("/settings/data")
+    page.get_by_role("link", name="Backups").click()
+    expect(page.locator("#backup-list tbody")).to_contain_text("No backups yet.")
+    page.get_by_role("button", name="Back up now").click()
+    expect(page.locator("#backup-status .alert.notice")).to_contain_text("Backed up to")
+    row = page.locator("#backup-list tbody tr").first
+    expect(row).to_contain_text("trackeep-backup-")
+    with page.expect_download() as download_info:
+        row.get_by_role("link", name="Download").click()
+    archive = download_info.value
+    assert archive.suggested_filename.startswith("trackeep-backup-")
+    from trackeep_desktop import backup
+
+    assert backup.verify_archive(archive.path())["counts"]["bookmark"] == 1
+
+
 # --------------------------------------------------------------------------- live updates
 
 

@@ -289,3 +289,17 @@ def test_memory_limiter_stays_bounded_without_explicit_pruning():
         limiter.hit_sliding(f"ip{i}", limit=5, window=1)
         clock.advance(0.01)  # about 100 keys are live at any time
     assert len(limiter) <= 2 * MemoryRateLimiter.PRUNE_EVERY
+
+
+def test_peek_counts_nothing_and_answers_like_a_hit(backend, limiter):
+    for _ in range(10):
+        assert limiter.peek_sliding("ip:login", limit=2, window=10).allowed
+    assert limiter.hit_sliding("ip:login", limit=2, window=10).allowed
+    backend.advance(4)
+    assert limiter.hit_sliding("ip:login", limit=2, window=10).allowed
+    refused = limiter.peek_sliding("ip:login", limit=2, window=10)
+    assert not refused.allowed
+    assert refused.remaining == 0
+    assert refused.retry_after == pytest.approx(6)
+    backend.advance(6)  # the first hit leaves
+    assert limiter.peek_sliding("ip:login", limit=2, window=10).allowed

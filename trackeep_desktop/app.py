@@ -42,6 +42,8 @@ class TrackeepState:
         self.pipeline = build_pipeline(capabilities, self.blob_store)
         #: Counter flushes and trash purges (:mod:`.jobs.periodic`).
         self.periodic = Periodic(db, self.pipeline)
+        #: Backups made now or on the schedule (:mod:`.backup`; set by its ``init_app``).
+        self.backups: Any = None
         self._closed = False
         #: Called first by :meth:`close` (background workers, subscriptions), in order.
         self.on_close: list = []
@@ -183,6 +185,8 @@ def init_domains(app: Flask, state: TrackeepState) -> None:
     comes first (its request hooks run before every view), the API's catch-all 404 last."""
     from trackeep_desktop.accounts import api as accounts_api
     from trackeep_desktop.accounts import pages as accounts_pages
+    from trackeep_desktop.backup import api as backup_api
+    from trackeep_desktop.backup import pages as backup_pages
     from trackeep_desktop.files import api as files_api
     from trackeep_desktop.items import api as items_api
     from trackeep_desktop.items import pages as items_pages
@@ -190,7 +194,9 @@ def init_domains(app: Flask, state: TrackeepState) -> None:
     from trackeep_desktop.search import api as search_api
     from trackeep_desktop.transfer import api as transfer_api
     from trackeep_desktop.web import api, auth, errors, observability, openapi
+    from trackeep_desktop.web import requests as web_requests
 
-    for domain in (observability, errors, auth, accounts_api, accounts_pages, items_api,
-                   items_pages, files_api, search_api, transfer_api, openapi, api, namespaces):
+    for domain in (web_requests, observability, errors, auth, accounts_api, accounts_pages,
+                   items_api, items_pages, files_api, search_api, transfer_api, backup_api,
+                   backup_pages, openapi, api, namespaces):
         domain.init_app(app, state)

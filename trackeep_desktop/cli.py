@@ -9,6 +9,8 @@
 ``trackeep search reindex``   rebuild the search index from the items (derived state)
 ``trackeep leaderboards rebuild``  rewrite every leaderboard from the database (derived state)
 ``trackeep user reset-password NAME``  set a new password for an account that cannot sign in
+``trackeep backup [--to DIR]``  an online backup of the database and the files
+``trackeep restore ARCHIVE [--force]``  restore a backup into an empty data folder and database
 
 Only the standard library is imported before the command is known: ``serve`` must
 monkey-patch with gevent before anything else imports ``socket`` or ``threading`` users.
@@ -78,6 +80,19 @@ def build_parser() -> argparse.ArgumentParser:
     _common_options(rebuild)
     rebuild.add_argument("--redis-url", help="Redis URL (TRACKEEP_REDIS_URL; unset = embedded)")
 
+    backup = commands.add_parser("backup", help="an online, consistent backup of the "
+                                 "database and the files into one archive")
+    _common_options(backup)
+    backup.add_argument("--to", help="folder to write it into (TRACKEEP_BACKUP_DIR, default "
+                        "backups in the data folder)")
+
+    restore = commands.add_parser("restore", help="restore a backup into an empty data "
+                                  "folder and database (every checksum is checked first)")
+    _common_options(restore)
+    restore.add_argument("archive", help="the backup archive (trackeep-backup-*.tar)")
+    restore.add_argument("--force", action="store_true", help="replace what the data folder "
+                         "and the database already hold")
+
     user = commands.add_parser("user", help="accounts")
     user_commands = user.add_subparsers(dest="user_command", required=True)
     reset = user_commands.add_parser(
@@ -89,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="read the new password from the first line of standard input")
     reset.add_argument("--disable-2fa", action="store_true",
                        help="also turn off two-factor authentication (a lost authenticator)")
+    reset.add_argument("--keep-api-keys", action="store_true",
+                       help="keep the account's API keys and paired devices (by default a "
+                            "reset revokes them)")
     return parser
 
 
@@ -273,6 +291,45 @@ def cmd_leaderboards(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    """``backup``: needs the settings only, never the application (it runs beside one)."""
+    from trackeep_desktop import __version__, backup
+    from trackeep_desktop.config import load_config
+
+    config = load_config(_overrides(args))
+    folder = args.to or backup.backup_dir(config)
+    progress = _ProgressPrinter()
+    try:
+        info = backup.create_backup(database_url=config["DATABASE_URL"],
+                                    data_dir=config["DATA_DIR"], dest_dir=folder,
+                                    version=__version__, progress=progress)
+    except backup.BackupError as exc:
+        print(f"trackeep: {exc.message}", file=sys.stderr)
+        return 1
+    rows = sum(info.counts.values())
+    print(f"backed up {rows} row(s) in {len(info.counts)} table(s) to {info.path} "
+          f"({info.size} bytes, {info.seconds:.2f} s)")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from trackeep_desktop import backup
+    from trackeep_desktop.config import load_config
+
+    config = load_config(_overrides(args))
+    try:
+        report = backup.restore_backup(args.archive, data_dir=config["DATA_DIR"],
+                                       database_url=config["DATABASE_URL"], force=args.force,
+                                       progress=_ProgressPrinter())
+    except backup.BackupError as exc:
+        print(f"trackeep: {exc.message}", file=sys.stderr)
+        return 1
+    print(f"restored a {report.database} backup of Trackeep {report.version} into "
+          f"{config['DATA_DIR']}: {sum(report.counts.values())} row(s), {report.files} "
+          "file blob(s)")
+    return 0
+
+
 def _read_new_password(from_stdin: bool) -> str | None:
     """The new password: one line of standard input, or typed twice without echo."""
     if from_stdin:
@@ -334,6 +391,7 @@ def cmd_user(args: argparse.Namespace) -> int:
                     print("two-factor authentication is off; turn it on again in Settings")
                 ended = sessions.end_sessions(capabilities.sessions, capabilities.pubsub,
                                               user.id)
+                revoked = 0 if args.keep_api_keys else accounts.revoke_all_api_keys(user)
         finally:
             with connection(db):
                 capabilities.close()  # flushes counters to the database; logs, never raises
@@ -347,7 +405,8 @@ def cmd_user(args: argparse.Namespace) -> int:
             db.close()
         if hasattr(db, "close_all"):
             db.close_all()
-    print(f"the password of {user.username} is changed; {ended} session(s) ended")
+    print(f"the password of {user.username} is changed; {ended} session(s) ended, "
+          f"{revoked} API key(s) revoked")
     if not config.get("REDIS_URL") and ended:
         print("(a Trackeep already running without Redis keeps those sessions signed in "
               "until it restarts)")
@@ -379,6 +438,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_leaderboards(args)
         if args.command == "user":
             return cmd_user(args)
+        if args.command == "backup":
+            return cmd_backup(args)
+        if args.command == "restore":
+            return cmd_restore(args)
         from trackeep_desktop.desktop.program import run_desktop
 
         return run_desktop(_overrides(args))

@@ -49,6 +49,11 @@ def parse_optional_str(value: Any) -> str | None:
     return text or None
 
 
+def _optional_float(value: Any) -> float | None:
+    text = "" if value is None else str(value).strip()
+    return float(text) if text else None
+
+
 @dataclasses.dataclass(frozen=True)
 class Setting:
     name: str
@@ -115,6 +120,12 @@ SETTINGS: list[Setting] = [
             "MB.", float),
     Setting("SHARE_RATE_LIMIT", 60, "Share-link downloads one client may make per minute.",
             int),
+    Setting("BACKUP_DIR", None, "Folder of backups, made by `trackeep backup`, the Settings "
+            "page and the schedule (default: backups in the data folder).", parse_optional_str),
+    Setting("BACKUP_INTERVAL_HOURS", None, "Hours between scheduled backups; 0 turns them "
+            "off (default: 24 in the desktop app, 0 for `trackeep serve`).", _optional_float),
+    Setting("BACKUP_KEEP", 7, "How many backups the schedule and \"Back up now\" keep in "
+            "BACKUP_DIR (older ones are deleted; 0 keeps every one).", int),
 ]
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
@@ -182,6 +193,10 @@ def load_config(
                  "SESSION_REMEMBER_TTL", "MAX_UPLOAD_MB", "MAX_IMPORT_MB", "SHARE_RATE_LIMIT"):
         if not config[name] > 0:
             raise ConfigurationError(f"setting {name}: must be positive, not {config[name]}")
+    if config["BACKUP_KEEP"] < 0:
+        raise ConfigurationError("setting BACKUP_KEEP: must be 0 (keep all) or more")
+    if config["BACKUP_INTERVAL_HOURS"] is not None and config["BACKUP_INTERVAL_HOURS"] < 0:
+        raise ConfigurationError("setting BACKUP_INTERVAL_HOURS: must be 0 (off) or more")
     if config["TRASH_RETENTION_DAYS"] < 0:
         raise ConfigurationError("setting TRASH_RETENTION_DAYS: must be 0 (never) or more")
     for proxy in config["TRUSTED_PROXIES"]:

@@ -12,10 +12,12 @@ import datetime as dt
 import logging
 
 import segno
-from flask import Blueprint, Flask, current_app, jsonify, make_response, request
+from flask import Blueprint, Flask, current_app, jsonify, make_response
 
 from trackeep_desktop import accounts
+from trackeep_desktop.accounts import deletion, sealing
 from trackeep_desktop.web.auth import (
+    account_deletion_collaborators,
     admin_required,
     check_grantable,
     clear_session_cookie,
@@ -25,6 +27,7 @@ from trackeep_desktop.web.auth import (
     end_user_sessions,
     hit_auth_limit,
     list_sessions,
+    login_attempt,
     login_required,
     now,
     public,
@@ -34,6 +37,8 @@ from trackeep_desktop.web.auth import (
     verify_login,
 )
 from trackeep_desktop.web.errors import ApiError
+from trackeep_desktop.web.openapi import api_doc
+from trackeep_desktop.web.requests import lenient_json_body
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +50,7 @@ bp = Blueprint("auth_api", __name__)
 
 def body() -> dict:
     """The JSON object of the request (an empty one when there is no body)."""
-    data = request.get_json(silent=True)
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ApiError(400, "the request body must be a JSON object")
-    return data
+    return lenient_json_body()
 
 
 def field(data: dict, *names: str, default=None):
@@ -79,6 +79,35 @@ def auth_answer(user, session, status: int = 200):
 # ------------------------------------------------------------------------ login and sign-up
 
 
+# ------------------------------------------------------------------------- what OpenAPI says
+# Bodies are plain objects of the fields each view reads (every one optional to the schema:
+# a missing one is the view's own 400, which is what the fuzzer should see answered).
+
+
+def _object(*names: str, **typed: dict) -> dict:
+    properties = {name: {"type": "string"} for name in names}
+    properties.update(typed)
+    return {"type": "object", "properties": properties}
+
+
+_BOOL = {"type": "boolean"}
+_LOGIN = _object("email", "username", "password", "totp_code", remember=_BOOL)
+_ACCOUNT = _object("email", "username", "password", "fullName")
+_PROFILE = _object("fullName", "email", "theme", "timezone")
+_PASSWORD = _object("password")
+_CODE = _object("code")
+_PASSWORD_AND_CODE = _object("password", "code")
+_PAIR = _object("code", "device_name")
+_API_KEY = _object("name", "expires_at", scopes={"type": "array", "items": {"type": "string"}},
+                   expires_in_days={"type": "integer"})
+_ADMIN_USER = _object("email", "username", "password", "fullName", "role")
+_ADMIN_UPDATE = _object("role", "fullName", "email", isActive=_BOOL)
+_ROLE = _object("role")
+_CONFLICT = {409: "an account with this email or username exists"}
+_AUTH_FAILED = {401: "wrong login, password or two-factor code",
+                403: "the account is disabled"}
+
+
 @bp.get("/auth/check-users")
 @public
 def check_users():
@@ -88,6 +117,7 @@ def check_users():
 
 
 @bp.post("/auth/register")
+@api_doc(body=_ACCOUNT, status=201, responses={403: "registration is closed", **_CONFLICT})
 @public
 def register():
     """Create the owner on first run; afterwards only when registration is open."""
@@ -109,6 +139,7 @@ def register():
 
 @bp.post("/auth/login")
 @bp.post("/auth/login-totp")
+@api_doc(body=_LOGIN, responses=_AUTH_FAILED)
 @public
 def login():
     """``{email (or username), password, totp_code?, remember?}`` → ``{token, user}``.
@@ -122,8 +153,8 @@ def login():
     if not login_name or not password:
         raise ApiError(400, "email (or username) and password are required")
     user = accounts.find_user_by_login(login_name)
-    hit_auth_limit("login", user, login_name)
-    verify_login(user, password, code or None)
+    with login_attempt("login", user, login_name):
+        verify_login(user, password, code or None)
     remember = bool(field(data, "remember", "rememberMe", "remember_me", default=False))
     return auth_answer(user, start_session(user, remember=remember, kind="api"))
 
@@ -149,6 +180,7 @@ def me():
 
 
 @bp.route("/auth/profile", methods=["PUT", "PATCH"])
+@api_doc(body=_PROFILE, responses=_CONFLICT)
 @require_scope("account")
 def update_profile():
     data = body()
@@ -160,9 +192,11 @@ def update_profile():
 
 
 @bp.route("/auth/password", methods=["PUT", "POST"])
+@api_doc(body=_object("currentPassword", "newPassword"))
 @require_scope("account")
 def change_password():
-    """Change the password (the current one is required); ends every other session."""
+    """Change the password (the current one is required); ends every other session, and
+    with ``revokeApiKeys`` every API key and paired device too."""
     data = body()
     user = current_user()
     hit_auth_limit("password", user)
@@ -170,9 +204,14 @@ def change_password():
         user, text(data, "currentPassword", "current_password"),
         text(data, "newPassword", "new_password"), now=now(),
         min_password_length=settings("PASSWORD_MIN_LENGTH"))
+    revoke = bool(field(data, "revokeApiKeys", "revoke_api_keys", default=False))
+    # A key that changed the password cannot keep itself: it is the thing revoked.
     ended = end_user_sessions(user, keep_current=True)
-    log.info("user %s changed their password; %d other sessions ended", user.username, ended)
-    return jsonify({"message": "password changed", "sessionsEnded": ended})
+    revoked = accounts.revoke_all_api_keys(user) if revoke else 0
+    log.info("user %s changed their password; %d other sessions ended, %d API keys revoked",
+             user.username, ended, revoked)
+    return jsonify({"message": "password changed", "sessionsEnded": ended,
+                    "apiKeysRevoked": revoked})
 
 
 # ------------------------------------------------------------------------------- two-factor
@@ -193,6 +232,7 @@ def totp_status():
 
 
 @bp.post("/auth/2fa/setup")
+@api_doc(body=_PASSWORD, responses={403: "two-factor authentication is on"})
 @require_scope("account")
 def totp_setup():
     """Start enrolment (the password is required): the secret and its QR code, shown once."""
@@ -206,6 +246,7 @@ def totp_setup():
 
 
 @bp.post("/auth/2fa/enable")
+@api_doc(body=_CODE, responses={403: "no set-up started, or it is on"})
 @require_scope("account")
 def totp_enable():
     """Confirm enrolment with a first code; answers the ten backup codes, shown once."""
@@ -217,6 +258,7 @@ def totp_enable():
 
 
 @bp.post("/auth/2fa/disable")
+@api_doc(body=_PASSWORD_AND_CODE, responses={403: "two-factor authentication is off"})
 @require_scope("account")
 def totp_disable():
     data = body()
@@ -228,6 +270,7 @@ def totp_disable():
 
 
 @bp.post("/auth/2fa/backup-codes/regenerate")
+@api_doc(body=_CODE, responses={403: "two-factor authentication is off"})
 @require_scope("account")
 def totp_regenerate_backup_codes():
     user = current_user()
@@ -252,6 +295,7 @@ def pairing_code():
 
 
 @bp.post("/auth/pair")
+@api_doc(body=_PAIR, status=201, responses={401: "invalid or expired pairing code"})
 @public
 def pair():
     """``{code, device_name}`` → 201 ``{token, api_key, user}``: the code, once, for a key."""
@@ -277,6 +321,7 @@ def sessions_list():
 
 
 @bp.delete("/sessions/<handle>")
+@api_doc(status=204)
 @require_scope("account")
 def session_revoke(handle):
     if not revoke_session(current_user(), handle):
@@ -328,6 +373,7 @@ def api_keys_list():
 
 
 @bp.post("/api-keys")
+@api_doc(body=_API_KEY, status=201)
 @require_scope("account")
 def api_key_create():
     """``{name, scopes, expires_in_days?}`` → 201 ``{key, api_key}``; the key is shown once."""
@@ -346,7 +392,8 @@ def api_key_create():
     return jsonify({"key": raw, "api_key": accounts.api_key_to_json(record)}), 201
 
 
-@bp.delete("/api-keys/<int:key_id>")
+@bp.delete("/api-keys/<id:key_id>")
+@api_doc(status=204)
 @require_scope("account")
 def api_key_revoke(key_id):
     if not accounts.revoke_api_key(current_user(), key_id):
@@ -389,6 +436,7 @@ def admin_users():
 
 
 @bp.post("/admin/users")
+@api_doc(body=_ADMIN_USER, status=201, responses=_CONFLICT)
 @admin_required
 def admin_create_user():
     data = body()
@@ -401,13 +449,15 @@ def admin_create_user():
     return jsonify({"user": accounts.user_to_admin_json(user)}), 201
 
 
-@bp.get("/admin/users/<int:user_id>")
+@bp.get("/admin/users/<id:user_id>")
 @admin_required
 def admin_get_user(user_id):
     return jsonify({"user": accounts.user_to_admin_json(_target_user(user_id))})
 
 
-@bp.patch("/admin/users/<int:user_id>")
+@bp.patch("/admin/users/<id:user_id>")
+@api_doc(body=_ADMIN_UPDATE,
+         responses={**_CONFLICT, 403: "not your own account, not the last admin"})
 @admin_required
 def admin_update_user(user_id):
     """``{role?, isActive?, fullName?, email?}``; disabling ends the user's sessions."""
@@ -435,7 +485,8 @@ def admin_update_user(user_id):
     return jsonify({"user": accounts.user_to_admin_json(user)})
 
 
-@bp.put("/admin/users/<int:user_id>/role")
+@bp.put("/admin/users/<id:user_id>/role")
+@api_doc(body=_ROLE, responses={403: "not the last admin"})
 @admin_required
 def admin_set_role(user_id):
     """The original API's role change: ``{role}``."""
@@ -444,18 +495,68 @@ def admin_set_role(user_id):
     return jsonify({"user": accounts.user_to_admin_json(user)})
 
 
-@bp.post("/admin/users/<int:user_id>/reset-password")
+@bp.post("/admin/users/<id:user_id>/reset-password")
+@api_doc(body=_PASSWORD)
 @admin_required
 def admin_reset_password(user_id):
-    """Set a new password for a user (``{password}``) and end all of their sessions."""
+    """Set a new password for a user (``{password, revokeApiKeys?}``) and end all of their
+    sessions; their API keys and paired devices go too unless ``revokeApiKeys`` is false
+    (a reset means the account may be in someone else's hands)."""
+    data = body()
     user = _target_user(user_id)
-    accounts.set_password(user, text(body(), "password"), now=now(),
+    accounts.set_password(user, text(data, "password"), now=now(),
                           min_password_length=settings("PASSWORD_MIN_LENGTH"))
     ended = end_user_sessions(user, keep_current=user.id == current_user().id)
-    log.info("admin %s reset the password of %s", current_user().username, user.username)
-    return jsonify({"user": accounts.user_to_admin_json(user), "sessionsEnded": ended})
+    revoke = bool(field(data, "revokeApiKeys", "revoke_api_keys", default=True))
+    revoked = accounts.revoke_all_api_keys(user) if revoke else 0
+    log.info("admin %s reset the password of %s (%d API keys revoked)",
+             current_user().username, user.username, revoked)
+    return jsonify({"user": accounts.user_to_admin_json(user), "sessionsEnded": ended,
+                    "apiKeysRevoked": revoked})
+
+
+def deleted_json(done: deletion.Deleted) -> dict:
+    return {"message": "account deleted", "rowsDeleted": done.rows, "blobsDeleted": done.blobs,
+            "sessionsEnded": done.sessions}
+
+
+@bp.delete("/admin/users/<id:user_id>")
+@api_doc(responses={403: "not yourself, not the last admin"})
+@admin_required
+def admin_delete_user(user_id):
+    """Delete a user and everything of theirs (not yourself, not the last admin)."""
+    user = _target_user(user_id)
+    done = deletion.delete_account(user, by=current_user(), **account_deletion_collaborators())
+    log.info("admin %s deleted the account %s", current_user().username, user.username)
+    return jsonify(deleted_json(done))
+
+
+@bp.delete("/auth/account")
+@api_doc(body=_object("password"), responses={400: "the password or the code is wrong"})
+@require_scope("account")
+def delete_own_account():
+    """``{password, totpCode?}``: delete your own account and everything of yours."""
+    data = body()
+    user = current_user()
+    hit_auth_limit("password", user)
+    done = deletion.delete_own_account(
+        user, text(data, "password"), text(data, "totpCode", "totp_code", "code"), now=now(),
+        **account_deletion_collaborators())
+    response = make_response(jsonify(deleted_json(done)))
+    if current_credentials().via == "cookie":
+        clear_session_cookie(response)
+    return response
 
 
 def init_app(app: Flask, state) -> None:
-    """The accounts API under ``/api/v1``."""
+    """The accounts API under ``/api/v1``; TOTP secrets are sealed under a key derived from
+    ``SECRET_KEY`` (any still in clear are sealed now)."""
     app.register_blueprint(bp, url_prefix="/api/v1")
+    sealing.add_key(app.secret_key)
+
+    def seal_secrets() -> None:
+        sealed = accounts.seal_stored_totp_secrets()
+        if sealed:
+            log.info("sealed the TOTP secrets of %d account(s) stored in clear", sealed)
+
+    state.periodic.run_now("seal TOTP secrets", seal_secrets)

@@ -33,9 +33,11 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RequestRedirect
 
 from trackeep_desktop import accounts
+from trackeep_desktop.accounts import deletion
 from trackeep_desktop.web.auth import (
     LoginFailed,
     RateLimited,
+    account_deletion_collaborators,
     check_grantable,
     clear_session_cookie,
     current_credentials,
@@ -44,6 +46,7 @@ from trackeep_desktop.web.auth import (
     end_user_sessions,
     hit_auth_limit,
     list_sessions,
+    login_attempt,
     now,
     page_login_required,
     rate_limit_headers,
@@ -63,6 +66,8 @@ LOGIN_STEP_TTL = 300
 NOTICES = {
     "profile-saved": "Your profile is saved.",
     "password-changed": "Your password is changed; your other sessions were signed out.",
+    "password-changed-keys-revoked": "Your password is changed; your other sessions were "
+                                     "signed out and your API keys and devices revoked.",
     "session-revoked": "The session is signed out.",
     "sessions-revoked": "Every other session is signed out.",
     "totp-off": "Two-factor authentication is off.",
@@ -203,8 +208,8 @@ def login():
                                "your password.", **context), 400
     user = accounts.find_user_by_login(login_name)
     try:
-        hit_auth_limit("login", user, login_name)
-        verify_login(user, password)
+        with login_attempt("login", user, login_name):
+            verify_login(user, password)
     except RateLimited as exc:
         return too_many(exc, "accounts/login.html", **context)
     except LoginFailed as exc:
@@ -225,12 +230,13 @@ def login_second_factor():
                                error="The sign-in took too long; please start again."), 400
     user, remember, target = found
     try:
-        hit_auth_limit("2fa", user)
+        with login_attempt("2fa", user):
+            if accounts.verify_second_factor(user, form_text("code"), now=now()) is None:
+                raise LoginFailed(401, "That code is not right; try the current one.")
     except RateLimited as exc:
         return too_many(exc, "accounts/login_2fa.html", step=step)
-    if accounts.verify_second_factor(user, form_text("code"), now=now()) is None:
-        return render_template("accounts/login_2fa.html", step=step,
-                               error="That code is not right; try the current one."), 401
+    except LoginFailed as exc:
+        return render_template("accounts/login_2fa.html", step=step, error=exc.message), 401
     return signed_in(user, remember, target)
 
 
@@ -290,6 +296,9 @@ def change_password():
         field = "current_password" if exc.field == "current_password" else "new_password"
         return render_profile(400, errors={field: exc.message})
     end_user_sessions(user, keep_current=True)
+    if request.form.get("revoke_api_keys") == "on":
+        accounts.revoke_all_api_keys(user)
+        return redirect(url_for(".profile", notice="password-changed-keys-revoked"))
     return redirect(url_for(".profile", notice="password-changed"))
 
 
@@ -327,6 +336,27 @@ def session_revoke(handle):
 def sessions_revoke_others():
     end_user_sessions(current_user(), keep_current=True)
     return redirect(url_for(".security", notice="sessions-revoked"))
+
+
+@bp.post("/settings/account/delete")
+@page_login_required
+def delete_account():
+    """Settings → Security → Delete the account: the password again (and a 2FA code), and
+    the confirmation box ticked."""
+    user = current_user()
+    if request.form.get("confirm") != "on":
+        return render_security(400, errors={"delete": "Tick the box to confirm."})
+    try:
+        hit_auth_limit("password", user)
+        deletion.delete_own_account(user, request.form.get("password", ""), form_text("code"),
+                                    now=now(), **account_deletion_collaborators())
+    except RateLimited as exc:
+        return render_security(429, errors={"delete": exc.message})
+    except accounts.AccountError as exc:
+        return render_security(400, errors={"delete": exc.message})
+    response = redirect(url_for(".login"))
+    clear_session_cookie(response)
+    return response
 
 
 def _limited_2fa(action):
@@ -412,7 +442,7 @@ def api_key_create():
                            notice="Copy the key now: it is shown only once.")
 
 
-@bp.post("/settings/api-keys/<int:key_id>/revoke")
+@bp.post("/settings/api-keys/<id:key_id>/revoke")
 @page_login_required
 def api_key_revoke(key_id):
     if not accounts.revoke_api_key(current_user(), key_id):
@@ -476,7 +506,7 @@ def _target(user_id: int):
     return user
 
 
-@bp.post("/admin/users/<int:user_id>/role")
+@bp.post("/admin/users/<id:user_id>/role")
 @admin_page
 def admin_set_role(user_id):
     try:
@@ -486,7 +516,7 @@ def admin_set_role(user_id):
     return redirect(url_for(".admin_users", notice="user-updated"))
 
 
-@bp.post("/admin/users/<int:user_id>/active")
+@bp.post("/admin/users/<id:user_id>/active")
 @admin_page
 def admin_set_active(user_id):
     user = _target(user_id)
@@ -502,7 +532,7 @@ def admin_set_active(user_id):
     return redirect(url_for(".admin_users", notice="user-updated"))
 
 
-@bp.post("/admin/users/<int:user_id>/password")
+@bp.post("/admin/users/<id:user_id>/password")
 @admin_page
 def admin_reset_password(user_id):
     user = _target(user_id)
@@ -512,6 +542,8 @@ def admin_reset_password(user_id):
     except accounts.AccountError as exc:
         return render_users(400, errors={user_id: exc.message})
     end_user_sessions(user, keep_current=user.id == current_user().id)
+    if request.form.get("revoke_api_keys") == "on":
+        accounts.revoke_all_api_keys(user)
     return redirect(url_for(".admin_users", notice="password-reset"))
 
 

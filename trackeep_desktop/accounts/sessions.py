@@ -107,8 +107,11 @@ def list_sessions(sessions: SessionStore, user_id: int,
 def revoke_session(sessions: SessionStore, pubsub: PubSub, user: User, handle: str) -> bool:
     """Delete the user's session with this handle and announce it ended; False if the user
     has none such (another user's handle is not found either)."""
+    # compare_digest takes str only when it is ASCII: compare the UTF-8 bytes, so a handle
+    # such as "é" is simply not found.
+    wanted = str(handle).encode("utf-8", "surrogatepass")
     for session in sessions.list_for_user(user.id):
-        if hmac.compare_digest(session_handle(session["id"]), str(handle)):
+        if hmac.compare_digest(session_handle(session["id"]).encode(), wanted):
             end_session(sessions, pubsub, session["id"])
             log.info("user %s revoked a session", user.username)
             return True

@@ -30,6 +30,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from trackeep_desktop import errors
+from trackeep_desktop.accounts import sealing
 from trackeep_desktop.storage.db import database
 from trackeep_desktop.storage.models import ApiKey, BackupCode, PairingCode, User
 
@@ -423,8 +424,9 @@ def begin_totp_enrolment(user: User) -> tuple[str, str]:
     if user.totp_enabled:
         raise NotAllowed("Two-factor authentication is already on; turn it off first.")
     secret = pyotp.random_base32()
-    User.update(totp_pending_secret=secret).where(User.id == user.id).execute()
-    user.totp_pending_secret = secret
+    sealed = sealing.seal(secret)
+    User.update(totp_pending_secret=sealed).where(User.id == user.id).execute()
+    user.totp_pending_secret = sealed
     return secret, totp_uri(user, secret)
 
 
@@ -436,20 +438,22 @@ def totp_uri(user: User, secret: str) -> str:
 
 def confirm_totp_enrolment(user: User, code: str, *, now: float) -> list[str]:
     """Turn TOTP on if ``code`` matches the pending secret; return ten new backup codes."""
-    secret = user.totp_pending_secret
+    sealed = user.totp_pending_secret
     if user.totp_enabled:
         raise NotAllowed("Two-factor authentication is already on.")
-    if not secret:
+    if not sealed:
         raise NotAllowed("Start the two-factor set-up first.")
+    secret = sealing.open_sealed(sealed)
     counter = _match_totp(secret, _normalize_code(code), now)
     if counter is None:
         raise InvalidInput("That code is not right; check the time on your device and try "
                            "again.", "code")
+    stored = sealing.seal(secret)
     with database.atomic():
-        User.update(totp_secret=secret, totp_pending_secret=None, totp_last_counter=counter,
+        User.update(totp_secret=stored, totp_pending_secret=None, totp_last_counter=counter,
                     updated_at=now).where(User.id == user.id).execute()
         codes = _replace_backup_codes(user)
-    user.totp_secret, user.totp_pending_secret, user.totp_last_counter = secret, None, counter
+    user.totp_secret, user.totp_pending_secret, user.totp_last_counter = stored, None, counter
     return codes
 
 
@@ -467,7 +471,7 @@ def verify_second_factor(user: User, code: str, *, now: float) -> str | None:
     if user.totp_secret is None:  # two-factor is not enabled
         return None
     code = _normalize_code(code)
-    counter = _match_totp(user.totp_secret, code, now)
+    counter = _match_totp(sealing.open_sealed(user.totp_secret), code, now)
     if counter is not None:
         accepted = (User.update(totp_last_counter=counter)
                     .where(User.id == user.id,
@@ -513,6 +517,24 @@ def disable_totp(user: User, password: str, code: str, *, now: float) -> None:
     if verify_second_factor(user, code, now=now) is None:
         raise InvalidInput("That code is not right.", "code")
     turn_off_totp(user, now=now)
+
+
+def seal_stored_totp_secrets() -> int:
+    """Seal every TOTP secret still stored in clear (from before sealing, or written by a
+    tool); returns how many. Run at start-up, with the app's key in the ring."""
+    sealed = 0
+    with database.atomic():
+        for row in User.select(User.id, User.totp_secret, User.totp_pending_secret).where(
+                User.totp_secret.is_null(False) | User.totp_pending_secret.is_null(False)):
+            changes = {}
+            for field in (User.totp_secret, User.totp_pending_secret):
+                value = getattr(row, field.name)
+                if value is not None and not sealing.is_sealed(value):
+                    changes[field] = sealing.seal(value)
+            if changes:
+                User.update(changes).where(User.id == row.id).execute()
+                sealed += 1
+    return sealed
 
 
 def turn_off_totp(user: User, *, now: float) -> None:
@@ -597,6 +619,14 @@ def list_api_keys(user: User) -> list[ApiKey]:
     """The user's keys, newest first."""
     return list(ApiKey.select().where(ApiKey.user == user.id)
                 .order_by(ApiKey.created_at.desc(), ApiKey.id.desc()))
+
+
+def revoke_all_api_keys(user: User) -> int:
+    """Delete every API key of the user (paired devices hold keys too) and every pairing code
+    not yet redeemed; returns how many keys went. A password change offers it."""
+    with database.atomic():
+        PairingCode.delete().where(PairingCode.user == user.id).execute()
+        return ApiKey.delete().where(ApiKey.user == user.id).execute()
 
 
 def revoke_api_key(user: User, key_id: int) -> bool:

@@ -194,6 +194,11 @@ class RateLimiter(Capability):
         seconds (a refused hit is not counted)."""
 
     @abc.abstractmethod
+    def peek_sliding(self, key: str, limit: int, window: float) -> RateLimitResult:
+        """Whether one more hit would fit under ``limit`` in the last ``window`` seconds,
+        counting nothing (a limit on failures checks before the attempt, counts after)."""
+
+    @abc.abstractmethod
     def hit_bucket(
         self, key: str, capacity: int, refill_per_second: float, cost: int = 1
     ) -> RateLimitResult:

@@ -377,6 +377,13 @@ class FallbackRateLimiter(RateLimiter):
             lambda: self.secondary.hit_sliding(key, limit, window, cost),
         )
 
+    def peek_sliding(self, key: str, limit: int, window: float) -> RateLimitResult:
+        return self.monitor.run(
+            "rate_limiter",
+            lambda: self.primary.peek_sliding(key, limit, window),
+            lambda: self.secondary.peek_sliding(key, limit, window),
+        )
+
     def hit_bucket(self, key: str, capacity: int, refill_per_second: float,
                    cost: int = 1) -> RateLimitResult:
         return self.monitor.run(

@@ -98,6 +98,14 @@ class MemoryRateLimiter(RateLimiter):
 
     def hit_sliding(self, key: str, limit: int, window: float, cost: int = 1) -> RateLimitResult:
         """Count ``cost`` hits now if they fit under ``limit`` in the last ``window`` seconds."""
+        return self._sliding(key, limit, window, cost, dry=False)
+
+    def peek_sliding(self, key: str, limit: int, window: float) -> RateLimitResult:
+        """Whether one hit would fit now, counting nothing."""
+        return self._sliding(key, limit, window, 1, dry=True)
+
+    def _sliding(self, key: str, limit: int, window: float, cost: int,
+                 dry: bool) -> RateLimitResult:
         check_sliding(limit, window, cost)
         now = self.clock.now()
         with self._lock:
@@ -111,7 +119,8 @@ class MemoryRateLimiter(RateLimiter):
                 hits.popleft()
             allowed = len(hits) + cost <= limit
             if allowed:
-                hits.extend([now] * cost)
+                if not dry:
+                    hits.extend([now] * cost)
                 retry_after = 0.0
             else:
                 # The hit fits once the oldest len + cost - limit hits have left the window.
@@ -183,7 +192,8 @@ class MemoryRateLimiter(RateLimiter):
 # ------------------------------------------------------------------------------------- Redis
 
 
-#: KEYS: the sorted set. ARGV: now, window (s), limit, cost, a unique member prefix.
+#: KEYS: the sorted set. ARGV: now, window (s), limit, cost, a unique member prefix, and
+#: "1" to only look (count nothing).
 #: Returns {allowed, count after the hit, score of the hit that must leave first (or nil),
 #: newest score (or nil)}; scores go back as strings so no precision is lost.
 SLIDING_WINDOW_LUA = """
@@ -197,10 +207,12 @@ local count = redis.call('ZCARD', key)
 local allowed = 0
 local blocking = false
 if count + cost <= limit then
-    for i = 1, cost do
-        redis.call('ZADD', key, ARGV[1], ARGV[5] .. ':' .. i)
+    if ARGV[6] ~= '1' then
+        for i = 1, cost do
+            redis.call('ZADD', key, ARGV[1], ARGV[5] .. ':' .. i)
+        end
+        count = count + cost
     end
-    count = count + cost
     allowed = 1
 else
     local index = count + cost - limit - 1
@@ -267,11 +279,20 @@ class RedisRateLimiter(RateLimiter):
 
     def hit_sliding(self, key: str, limit: int, window: float, cost: int = 1) -> RateLimitResult:
         """Count ``cost`` hits now if they fit under ``limit`` in the last ``window`` seconds."""
+        return self._run_sliding(key, limit, window, cost, dry=False)
+
+    def peek_sliding(self, key: str, limit: int, window: float) -> RateLimitResult:
+        """Whether one hit would fit now, counting nothing (the same script, told to look)."""
+        return self._run_sliding(key, limit, window, 1, dry=True)
+
+    def _run_sliding(self, key: str, limit: int, window: float, cost: int,
+                     dry: bool) -> RateLimitResult:
         check_sliding(limit, window, cost)
         now = self.clock.now()
         member = f"{now!r}:{self._member_prefix}:{next(self._member_counter)}"
         allowed, count, blocking, newest = self._sliding(
-            keys=[self.window_key(key)], args=[repr(now), repr(float(window)), limit, cost, member]
+            keys=[self.window_key(key)],
+            args=[repr(now), repr(float(window)), limit, cost, member, "1" if dry else "0"],
         )
         retry_after = 0.0 if blocking is None else max(0.0, float(blocking) + window - now)
         reset_after = 0.0 if newest is None else max(0.0, float(newest) + window - now)

@@ -70,7 +70,10 @@ class DesktopServer:
         from trackeep_desktop.app import create_app
         from trackeep_desktop.web.server import ThreadedServer
 
-        overrides = {**overrides, "ASYNC_MODE": "threading", "HOST": "127.0.0.1"}
+        # DESKTOP_MODE is no setting: it tells the domains they serve the desktop (daily
+        # backups unless BACKUP_INTERVAL_HOURS says otherwise).
+        overrides = {**overrides, "ASYNC_MODE": "threading", "HOST": "127.0.0.1",
+                     "DESKTOP_MODE": True}
         if "PORT" not in overrides and not os.environ.get("TRACKEEP_PORT"):
             overrides["PORT"] = 0  # a free port: never collide with another program
         self.app = create_app(overrides)

@@ -47,6 +47,8 @@ from trackeep_desktop.files.store import (
     MAX_DESCRIPTION_LENGTH,
     MAX_NAME_LENGTH,
     MAX_SHARE_HOURS,
+    ORPHAN_GRACE_SECONDS,
+    ORPHAN_SWEEP_INTERVAL,
     PREVIEW_TEXT_BYTES,
     SORT_FIELDS,
     BlobStore,
@@ -57,6 +59,7 @@ from trackeep_desktop.files.store import (
     TooLarge,
     lock_blobs,
     remove_unreferenced,
+    sweep_orphans,
 )
 
 __all__ = [
@@ -65,6 +68,8 @@ __all__ = [
     "MAX_DESCRIPTION_LENGTH",
     "MAX_NAME_LENGTH",
     "MAX_SHARE_HOURS",
+    "ORPHAN_GRACE_SECONDS",
+    "ORPHAN_SWEEP_INTERVAL",
     "PREVIEW_TEXT_BYTES",
     "SORT_FIELDS",
     "BlobStore",
@@ -90,6 +95,7 @@ __all__ = [
     "revoke_share",
     "sanitize_name",
     "share_to_json",
+    "sweep_orphans",
     "tags_of",
     "text_preview",
     "trash_file",

@@ -59,7 +59,7 @@ SAFE_HEADERS = {
 
 def init_app(app: Flask, state) -> None:
     """The files API and share links; temporary upload files that a crash or a killed upload
-    left behind are deleted."""
+    left behind are deleted, and blobs no file row names are swept at start-up and daily."""
     app.register_blueprint(bp, url_prefix="/api/v1")
     app.register_blueprint(share_bp)
     store = state.blob_store
@@ -67,6 +67,12 @@ def init_app(app: Flask, state) -> None:
         store.clean_temp()
     except OSError as exc:
         log.warning("could not clean temporary upload files: %s", exc)
+
+    def sweep() -> None:
+        files.sweep_orphans(store)
+
+    state.periodic.run_now("blob orphan sweep", sweep)
+    state.periodic.every(files.ORPHAN_SWEEP_INTERVAL, "blob orphan sweep", sweep)
 
 
 # ---------------------------------------------------------------------- streamed uploads
@@ -211,7 +217,7 @@ def list_files():
                           [files.file_to_json(r, tags[r.id]) for r in rows])
 
 
-@bp.get("/files/<int:file_id>")
+@bp.get("/files/<id:file_id>")
 @api_doc(response=FILE)
 @require_scope("files:write")
 def get_file(file_id: int):
@@ -221,7 +227,7 @@ def get_file(file_id: int):
     return jsonify(_one_file_json(user.id, record))
 
 
-@bp.patch("/files/<int:file_id>")
+@bp.patch("/files/<id:file_id>")
 @api_doc(body=FILE_INPUT, response=FILE)
 @require_scope("files:write")
 def update_file(file_id: int):
@@ -235,7 +241,7 @@ def update_file(file_id: int):
     return jsonify(_rendered(user.id, record))
 
 
-@bp.delete("/files/<int:file_id>")
+@bp.delete("/files/<id:file_id>")
 @api_doc(response=MESSAGE)
 @require_scope("files:write")
 def delete_file(file_id: int):
@@ -246,7 +252,7 @@ def delete_file(file_id: int):
                     "type": files.ITEM_TYPE})
 
 
-@bp.get("/files/<int:file_id>/download")
+@bp.get("/files/<id:file_id>/download")
 @require_scope("files:write")
 def download(file_id: int):
     """Download a file.
@@ -258,7 +264,7 @@ def download(file_id: int):
     return _send(record, "attachment")
 
 
-@bp.get("/files/<int:file_id>/preview")
+@bp.get("/files/<id:file_id>/preview")
 @api_doc(responses={415: "this type of file has no preview"})
 @require_scope("files:write")
 def preview(file_id: int):
@@ -287,7 +293,7 @@ def preview(file_id: int):
 # ---------------------------------------------------------------------------- share links
 
 
-@bp.post("/files/<int:file_id>/shares")
+@bp.post("/files/<id:file_id>/shares")
 @api_doc(body=SHARE_INPUT, response=SHARE, status=201, body_required=False)
 @require_scope("files:write")
 def create_share(file_id: int):
@@ -307,7 +313,7 @@ def create_share(file_id: int):
     return jsonify(body), 201
 
 
-@bp.get("/files/<int:file_id>/shares")
+@bp.get("/files/<id:file_id>/shares")
 @api_doc(response={"type": "object", "properties": {
     "shares": {"type": "array", "items": SHARE}}})
 @require_scope("files:write")
@@ -319,7 +325,7 @@ def list_shares(file_id: int):
     return jsonify({"shares": [files.share_to_json(s, moment) for s in shares]})
 
 
-@bp.delete("/files/<int:file_id>/shares/<int:share_id>")
+@bp.delete("/files/<id:file_id>/shares/<id:share_id>")
 @require_scope("files:write")
 def revoke_share(file_id: int, share_id: int):
     """Revoke a share link (for good)."""

@@ -10,7 +10,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -46,6 +46,13 @@ MAX_SHARE_HOURS = 24 * 365 * 10
 
 #: Temporary files untouched for this long are orphans of a crash (cleaned at start-up).
 TEMP_GRACE_SECONDS = 60
+
+#: A blob no row names is swept only once it is this old (seconds since it was written), so
+#: an upload between placing its blob and committing its row is never robbed.
+ORPHAN_GRACE_SECONDS = 3600
+
+#: How often the running program sweeps orphaned blobs (it also does at start-up).
+ORPHAN_SWEEP_INTERVAL = 24 * 3600
 
 
 #: Sort orders of :func:`list_files` (``-`` for descending).
@@ -236,6 +243,21 @@ class BlobStore:
             return False
         return True
 
+    def blobs(self) -> Iterator[tuple[str, Path]]:
+        """``(sha256, path)`` of every blob in the store (temporary files aside)."""
+        if not self.root.is_dir():
+            return
+        for first in sorted(self.root.iterdir()):
+            if not (first.is_dir() and len(first.name) == 2) or first == self.temp_dir:
+                continue
+            for second in sorted(first.iterdir()):
+                if not second.is_dir():
+                    continue
+                for path in sorted(second.iterdir()):
+                    if _SHA256.match(path.name) and path.name.startswith(
+                            first.name + second.name) and path.is_file():
+                        yield path.name, path
+
     def clean_temp(self, older_than: float = TEMP_GRACE_SECONDS, now: float | None = None) -> int:
         """Delete temporary files not written to for ``older_than`` seconds (what a crash
         or a killed upload left behind); returns how many went."""
@@ -262,6 +284,31 @@ def lock_blobs() -> None:
     so callers write a row before they touch the store."""
     if is_postgres():
         database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (BLOB_LOCK_ID,))
+
+
+def sweep_orphans(store: BlobStore, *, now: float | None = None,
+                  older_than: float = ORPHAN_GRACE_SECONDS, batch: int = 500) -> int:
+    """Delete the blobs in the store that no file row names (any user, trash included) and
+    that were written ``older_than`` seconds ago or more; returns how many went. Each batch
+    is checked and deleted under the blob lock, serialized with uploads and purges."""
+    now = time.time() if now is None else now
+    candidates = []
+    for sha, path in store.blobs():
+        try:
+            if now - path.stat().st_mtime >= older_than:
+                candidates.append(sha)
+        except FileNotFoundError:
+            continue
+    removed = 0
+    for start in range(0, len(candidates), batch):
+        chunk = candidates[start:start + batch]
+        with database.atomic():
+            lock_blobs()
+            named = {row.sha256 for row in File.select(File.sha256).where(File.sha256.in_(chunk))}
+            removed += sum(1 for sha in chunk if sha not in named and store.remove(sha))
+    if removed:
+        log.info("deleted %d orphaned blob(s) no file names", removed)
+    return removed
 
 
 def references(sha256: str) -> int:

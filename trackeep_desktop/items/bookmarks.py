@@ -3,11 +3,13 @@ and their JSON."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
 from trackeep_desktop.accounts.users import iso_time
 from trackeep_desktop.storage.changes import record_change
+from trackeep_desktop.storage.db import database, is_postgres
 from trackeep_desktop.storage.models import Bookmark, Tag
 
 from .fields import BOOKMARK_FIELDS, _clean, _live, url_hash
@@ -19,6 +21,18 @@ from .types import (
     InvalidInput,
     write_transaction,
 )
+
+
+def lock_url(user_id: int, url: str) -> None:
+    """Serialize, until this transaction ends, every write of this user's bookmarks with this
+    URL, so the duplicate check and the insert are one step. SQLite already serializes
+    writers (every transaction begins IMMEDIATE); PostgreSQL takes a transaction-level
+    advisory lock keyed by the user and the URL's hash."""
+    if not is_postgres():
+        return
+    digest = hashlib.sha256(f"bookmark-url:{user_id}:{url_hash(url)}".encode()).digest()
+    key = int.from_bytes(digest[:8], "big", signed=True)
+    database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (key,))
 
 
 def find_duplicate(user_id: int, url: str, exclude_id: int | None = None) -> Bookmark | None:
@@ -46,6 +60,7 @@ def create_bookmark(user_id: int, data: Mapping[str, Any], *, now: float,
         raise InvalidInput("Enter the URL of the page.", "url", "required")
     tags = _tag_input(data)
     with write_transaction():
+        lock_url(user_id, values["url"])
         if not allow_duplicate:
             existing = find_duplicate(user_id, values["url"])
             if existing is not None:
@@ -70,6 +85,7 @@ def update_bookmark(user_id: int, bookmark_id: int, data: Mapping[str, Any], *, 
     with write_transaction():
         bookmark = _live(Bookmark, user_id, bookmark_id, "bookmark")
         if "url" in values and values["url"] != bookmark.url:
+            lock_url(user_id, values["url"])
             if not allow_duplicate:
                 existing = find_duplicate(user_id, values["url"], exclude_id=bookmark.id)
                 if existing is not None:

@@ -8,6 +8,11 @@ import peewee
 
 from trackeep_desktop.storage.db import database
 
+#: The largest id a row can have: a signed 64-bit integer on SQLite and PostgreSQL alike.
+#: Ids from outside are checked against it before a query (SQLite's driver raises
+#: ``OverflowError`` binding a larger one; PostgreSQL finds nothing).
+MAX_ID = 2**63 - 1
+
 
 class BaseModel(peewee.Model):
     """Every table's base. An implicit primary key is written out (``id =
@@ -57,8 +62,9 @@ class User(BaseModel):
     is_active = peewee.BooleanField(default=True)
     theme = peewee.CharField(max_length=16, default="system")  # light, dark or system
     timezone = peewee.CharField(max_length=64, default="UTC")
-    totp_secret = peewee.CharField(max_length=64, null=True)  # set once 2FA is confirmed
-    totp_pending_secret = peewee.CharField(max_length=64, null=True)  # during enrolment
+    # Sealed (accounts.sealing): set once 2FA is confirmed, and during enrolment.
+    totp_secret = peewee.CharField(max_length=255, null=True)
+    totp_pending_secret = peewee.CharField(max_length=255, null=True)
     totp_last_counter = peewee.BigIntegerField(null=True)  # last accepted TOTP time step
     created_at = peewee.DoubleField()
     updated_at = peewee.DoubleField()

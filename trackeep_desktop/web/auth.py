@@ -9,13 +9,16 @@
 * CSRF: every state-changing request authenticated by the cookie must carry the session's
   token (form field ``csrf_token`` or header ``X-CSRF-Token``); anonymous form posts carry a
   token that matches the ``trackeep_csrf`` cookie. Bearer requests are exempt.
-* Rate limits: the general API limit per client address, and the login/pairing/2FA limit
-  per client and per account (see :func:`hit_limit`). The client address is the socket's,
-  or ``X-Forwarded-For``'s when the socket is a trusted proxy.
+* Rate limits: the general API limit per client address, the pairing/2FA limit per client
+  and per account (see :func:`hit_limit`), and the login limit, which counts failures
+  only and never locks out a client that signed in before (see :func:`login_attempt`).
+  The client address is the socket's, or ``X-Forwarded-For``'s when the socket is a
+  trusted proxy.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hmac
@@ -27,6 +30,7 @@ from collections.abc import Callable
 from urllib.parse import urlencode
 
 from flask import Flask, Response, current_app, g, redirect, request
+from itsdangerous import BadSignature, URLSafeSerializer
 
 from trackeep_desktop import accounts
 from trackeep_desktop.accounts import sessions
@@ -160,17 +164,20 @@ def hit_limit(name: str, keys: list[str], limit: int, window: float) -> RateLimi
     for key in keys:
         result = limiter.hit_sliding(key, limit, window)
         if not result.allowed:
-            state().metrics.rate_limited.labels(name).inc()
-            # One line per client and limit per window, not one per refused request: a
-            # flood of 429s must not flood the log (the metric counts every one).
-            if limiter.hit_sliding(f"{key}:logged", 1, window).allowed:
-                log.warning("rate limit %s refused a request from %s (further refusals in "
-                            "the next %g s are counted in /metrics, not logged)",
-                            name, client_ip(), window)
+            _refused(name, key, window)
             raise RateLimited(name, result)
         if tightest is None or result.remaining < tightest.remaining:
             tightest = result
     return tightest
+
+
+def _refused(name: str, key: str, window: float) -> None:
+    state().metrics.rate_limited.labels(name).inc()
+    # One line per client and limit per window, not one per refused request: a flood of
+    # 429s must not flood the log (the metric counts every one).
+    if state().capabilities.rate_limiter.hit_sliding(f"{key}:logged", 1, window).allowed:
+        log.warning("rate limit %s refused a request from %s (further refusals in the next "
+                    "%g s are counted in /metrics, not logged)", name, client_ip(), window)
 
 
 def account_limit_key(kind: str, user: User | None, login: str = "") -> str:
@@ -189,6 +196,108 @@ def hit_auth_limit(kind: str, user: User | None = None, login: str | None = None
     if user is not None or login:
         keys.append(account_limit_key(kind, user, login or ""))
     hit_limit(kind, keys, config["AUTH_RATE_LIMIT"], config["AUTH_RATE_WINDOW"])
+
+
+# A login counts its failures only, on three keys: the client (across accounts) and the
+# account from that client tightly (AUTH_RATE_LIMIT), the account from every client loosely
+# (ACCOUNT_WIDE_FACTOR times as many), so a stranger who knows a username cannot keep its
+# owner out, and distributed guessing is still stopped. A client that holds a valid session
+# of the account, or a device that signed into it before (the signed ``trackeep_device``
+# cookie set at each successful login), counts on a key of its own and never meets the
+# limits strangers fill.
+
+#: The cookie that marks a device which signed in successfully (signed; ids of its users).
+DEVICE_COOKIE = "trackeep_device"
+DEVICE_COOKIE_MAX_AGE = 400 * 24 * 3600
+#: The per-account limit across all clients is this many times ``AUTH_RATE_LIMIT``.
+ACCOUNT_WIDE_FACTOR = 10
+#: Accounts one device cookie remembers (the most recent ones).
+DEVICE_MAX_USERS = 20
+
+
+def _device_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.secret_key, salt="trackeep-known-device")
+
+
+def known_device() -> dict | None:
+    """This client's known-device note ``{"d": device id, "u": [user ids]}``, or None."""
+    if "known_device" not in g:
+        note = None
+        raw = request.cookies.get(DEVICE_COOKIE, "")
+        if raw:
+            try:
+                data = _device_serializer().loads(raw)
+            except BadSignature:
+                data = None
+            if (isinstance(data, dict) and isinstance(data.get("d"), str)
+                    and isinstance(data.get("u"), list)):
+                note = {"d": data["d"], "u": [u for u in data["u"] if isinstance(u, int)]}
+        g.known_device = note
+    return g.known_device
+
+
+def _trusted_client(user: User | None) -> str | None:
+    """A key part naming this client when it holds a valid session (or key) of ``user`` or
+    signed into ``user`` from this device before; else None."""
+    if user is None:
+        return None
+    credentials = current_credentials()
+    if credentials is not None and credentials.user.id == user.id:
+        if credentials.session is not None:
+            return f"session:{short_hash(credentials.session['id'])}"
+        if credentials.api_key is not None:
+            return f"key:{credentials.api_key.id}"
+    device = known_device()
+    if device is not None and user.id in device["u"]:
+        return f"device:{short_hash(device['d'])}"
+    return None
+
+
+def login_limit_keys(kind: str, user: User | None, login: str = "") -> list[tuple[str, int]]:
+    """``(key, limit)`` pairs on which a failed login of this client counts."""
+    tight = current_app.config["AUTH_RATE_LIMIT"]
+    account = account_limit_key(kind, user, login)
+    trusted = _trusted_client(user)
+    if trusted is not None:
+        return [(f"{account}:{trusted}", tight)]
+    ip = client_ip()
+    keys = [(f"{ip}:{kind}", tight)]
+    if user is not None or login:
+        keys += [(f"{account}:ip:{ip}", tight), (account, tight * ACCOUNT_WIDE_FACTOR)]
+    return keys
+
+
+@contextlib.contextmanager
+def login_attempt(kind: str, user: User | None, login: str = ""):
+    """Guard one login-like attempt: raise :class:`RateLimited` when this client has failed
+    too often, count the attempt if it raises a :class:`LoginFailed` that ``counts``, and
+    remember this device for ``user`` when it succeeds."""
+    config = current_app.config
+    window = config["AUTH_RATE_WINDOW"]
+    limiter = state().capabilities.rate_limiter
+    keys = login_limit_keys(kind, user, login)
+    for key, limit in keys:
+        result = limiter.peek_sliding(key, limit, window)
+        if not result.allowed:
+            _refused(kind, key, window)
+            raise RateLimited(kind, result)
+    try:
+        yield
+    except LoginFailed as exc:
+        if exc.counts:
+            for key, limit in keys:
+                limiter.hit_sliding(key, limit, window)
+        raise
+    if user is not None:
+        g.remember_device_user = user.id
+
+
+def _remember_device(response: Response, user_id: int) -> None:
+    device = known_device() or {"d": secrets.token_urlsafe(16), "u": []}
+    others = [u for u in device["u"] if u != user_id][-(DEVICE_MAX_USERS - 1):]
+    note = _device_serializer().dumps({"d": device["d"], "u": [*others, user_id]})
+    response.set_cookie(DEVICE_COOKIE, note, max_age=DEVICE_COOKIE_MAX_AGE, httponly=True,
+                        samesite="Lax", secure=request_is_secure(), path="/")
 
 
 def _general_api_limit() -> None:
@@ -370,11 +479,15 @@ def public(view: Callable) -> Callable:
 
 class LoginFailed(ApiError):
     """A login attempt failed; ``requires_totp`` when the password was right but a valid
-    second factor is still missing (the API answers ``{"error", "requires_totp": true}``)."""
+    second factor is still missing (the API answers ``{"error", "requires_totp": true}``).
+    ``counts`` when it was a wrong guess (a rate limit counts it), not a step still to take
+    or a disabled account."""
 
-    def __init__(self, status: int, message: str, requires_totp: bool = False):
+    def __init__(self, status: int, message: str, requires_totp: bool = False,
+                 counts: bool = True):
         super().__init__(status, message, **({"requires_totp": True} if requires_totp else {}))
         self.requires_totp = requires_totp
+        self.counts = counts
 
 
 def verify_login(user: User | None, password: str, totp_code: str | None = None) -> User:
@@ -385,11 +498,11 @@ def verify_login(user: User | None, password: str, totp_code: str | None = None)
                  user.username if user else "an unknown account", client_ip())
         raise LoginFailed(401, "Invalid email, username or password.")
     if not user.is_active:
-        raise LoginFailed(403, "This account is disabled; ask an admin.")
+        raise LoginFailed(403, "This account is disabled; ask an admin.", counts=False)
     if user.totp_enabled:
         if not totp_code:
             raise LoginFailed(401, "Enter the code from your authenticator app (or a backup "
-                                   "code).", requires_totp=True)
+                                   "code).", requires_totp=True, counts=False)
         if accounts.verify_second_factor(user, totp_code, now=now()) is None:
             log.info("failed two-factor code for %s from %s", user.username, client_ip())
             raise LoginFailed(401, "That two-factor code is not right.", requires_totp=True)
@@ -453,6 +566,15 @@ SESSIONS_ENDED_CHANNEL = sessions.SESSIONS_ENDED_CHANNEL
 
 #: A session as Settings → Security lists it (see :mod:`trackeep_desktop.accounts.sessions`).
 session_to_json = sessions.session_to_json
+
+
+def account_deletion_collaborators() -> dict:
+    """What :mod:`trackeep_desktop.accounts.deletion` needs of this app: the blob store and
+    the sessions, pub/sub and cache capabilities."""
+    st = state()
+    caps = st.capabilities
+    return {"store": st.blob_store, "sessions": caps.sessions, "pubsub": caps.pubsub,
+            "cache": caps.cache}
 
 
 def announce_sessions_ended(session_ids: list[str]) -> None:
@@ -529,6 +651,8 @@ def _after_request(response: Response) -> Response:
         clear_session_cookie(response)
     elif g.get("refresh_session_cookie"):
         set_session_cookie(response, g.refresh_session_cookie)
+    if g.get("remember_device_user") is not None:
+        _remember_device(response, g.remember_device_user)
     if g.get("set_anon_csrf"):
         response.set_cookie(ANON_CSRF_COOKIE, g.anon_csrf, httponly=True, samesite="Lax",
                             secure=request_is_secure(), path="/")
