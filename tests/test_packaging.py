@@ -71,7 +71,8 @@ def test_server_binary_serves_keeps_data_and_stops_on_sigterm(server_binary, tmp
         assert saved.status_code == 201, saved.text
 
         client = socketio.Client(reconnection=False)
-        client.connect(first.url, transports=["websocket"], wait_timeout=10)
+        client.connect(first.url, headers=bearer(token), transports=["websocket"],
+                       wait_timeout=10)
         try:
             assert client.transport() == "websocket"
             assert client.call("ping", {"frozen": True}, timeout=5)["pong"] == {"frozen": True}

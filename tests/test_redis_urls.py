@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 import socketio
-from auth_actions import GENEROUS_LIMITS, AuthActions, bearer
+from auth_actions import GENEROUS_LIMITS, OWNER, AuthActions, bearer
 
 from trackeep_desktop.capabilities import RedisTarget, parse_redis_url, redis_client_from_url
 from trackeep_desktop.realtime.namespaces import EVENTS_NAMESPACE
@@ -192,8 +192,11 @@ def test_trackeep_serve_starts_on_every_accepted_url(redis_under_test, serve, ke
     health = requests.get(f"{server.url}/health", timeout=5).json()
     assert health["redis"]["state"] == "ok", health
     assert health["status"] == "ok", health
+    registered = requests.post(f"{server.url}/api/v1/auth/register", json=OWNER, timeout=10)
+    assert registered.status_code == 201, registered.text
     sio = socketio.Client(reconnection=False)
-    sio.connect(server.url, transports=["websocket"], wait_timeout=10)
+    sio.connect(server.url, headers=bearer(registered.json()["token"]),
+                transports=["websocket"], wait_timeout=10)
     try:
         assert sio.call("ping", {"n": 1}, timeout=5)["pong"] == {"n": 1}
         assert wait_until(lambda: redis_under_test.raw.pubsub_channels(

@@ -8,6 +8,7 @@ import time
 import pytest
 import requests
 import socketio
+from auth_actions import OWNER, bearer
 
 from processes import listening_addresses
 
@@ -20,6 +21,12 @@ def test_serve_answers_health_and_carries_a_real_websocket(serve):
     assert health.status_code == 200
     assert health.json()["status"] == "ok"
 
+    registered = requests.post(f"{instance.url}/api/v1/auth/register", json=OWNER, timeout=10)
+    assert registered.status_code == 201, registered.text
+    anonymous = socketio.Client(reconnection=False)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        anonymous.connect(instance.url, transports=["websocket"], wait_timeout=5)
+
     client = socketio.Client(reconnection=False)
     echoed = threading.Event()
     received = {}
@@ -29,7 +36,8 @@ def test_serve_answers_health_and_carries_a_real_websocket(serve):
         received["echo"] = data
         echoed.set()
 
-    client.connect(instance.url, transports=["websocket"], wait_timeout=10)
+    client.connect(instance.url, headers=bearer(registered.json()["token"]),
+                   transports=["websocket"], wait_timeout=10)
     try:
         assert client.transport() == "websocket"
         answer = client.call("ping", {"n": 1}, timeout=5)
@@ -65,11 +73,15 @@ def test_events_reach_clients_on_every_instance_through_redis(serve, redis_url, 
     first = serve("--redis-url", redis_url, env_extra={"TRACKEEP_KEY_PREFIX": key_prefix})
     second = serve("--redis-url", redis_url, env_extra={"TRACKEEP_KEY_PREFIX": key_prefix})
     got = {first.url: threading.Event(), second.url: threading.Event()}
+    registered = requests.post(f"{first.url}/api/v1/auth/register", json=OWNER, timeout=10)
+    assert registered.status_code == 201, registered.text
+    token = registered.json()["token"]
     clients = []
     for instance in (first, second):
         client = socketio.Client(reconnection=False)
         client.on("announce", lambda data, url=instance.url: got[url].set())
-        client.connect(instance.url, transports=["websocket"], wait_timeout=10)
+        client.connect(instance.url, headers=bearer(token), transports=["websocket"],
+                       wait_timeout=10)
         clients.append(client)
     try:
         emitter = socketio.RedisManager(redis_url, channel=f"{key_prefix}:socketio",

@@ -392,6 +392,8 @@ def cmd_user(args: argparse.Namespace) -> int:
                 ended = sessions.end_sessions(capabilities.sessions, capabilities.pubsub,
                                               user.id)
                 revoked = 0 if args.keep_api_keys else accounts.revoke_all_api_keys(user)
+                if revoked:
+                    sessions.announce_credentials_changed(capabilities.pubsub, [user.id])
         finally:
             with connection(db):
                 capabilities.close()  # flushes counters to the database; logs, never raises

@@ -90,6 +90,9 @@ SETTINGS: list[Setting] = [
     Setting("CACHE_MAX_BYTES", 64 * 1024 * 1024, "Most bytes of the embedded cache (LRU).", int),
     Setting("COUNTER_FLUSH_INTERVAL", 30, "Seconds between flushes of counters to the "
             "database (0: only at shutdown).", float),
+    Setting("SOCKET_RECHECK_INTERVAL", 30, "Seconds between checks of the live sockets signed "
+            "in by API keys against the database (revocations no announcement reached; "
+            "0: never).", float),
     Setting("SESSION_TTL", 24 * 3600, "Sliding lifetime of a session in seconds.", int),
     Setting("SESSION_REMEMBER_TTL", 30 * 24 * 3600, "Sliding lifetime of a \"remember me\" "
             "session in seconds.", int),

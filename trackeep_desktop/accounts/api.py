@@ -19,6 +19,7 @@ from trackeep_desktop.accounts import deletion, sealing
 from trackeep_desktop.web.auth import (
     account_deletion_collaborators,
     admin_required,
+    announce_credentials_changed,
     check_grantable,
     clear_session_cookie,
     current_credentials,
@@ -208,6 +209,8 @@ def change_password():
     # A key that changed the password cannot keep itself: it is the thing revoked.
     ended = end_user_sessions(user, keep_current=True)
     revoked = accounts.revoke_all_api_keys(user) if revoke else 0
+    if revoked:
+        announce_credentials_changed(user)
     log.info("user %s changed their password; %d other sessions ended, %d API keys revoked",
              user.username, ended, revoked)
     return jsonify({"message": "password changed", "sessionsEnded": ended,
@@ -398,6 +401,7 @@ def api_key_create():
 def api_key_revoke(key_id):
     if not accounts.revoke_api_key(current_user(), key_id):
         raise ApiError(404, "no such API key")
+    announce_credentials_changed(current_user())
     log.info("user %s revoked API key %d", current_user().username, key_id)
     return "", 204
 
@@ -473,6 +477,7 @@ def admin_update_user(user_id):
         accounts.set_active(user, active, now=now())
         if not active:
             end_user_sessions(user, keep_current=False)
+            announce_credentials_changed(user)
         log.info("admin %s %s account %s", actor.username,
                  "enabled" if active else "disabled", user.username)
     if field(data, "role") is not None:
@@ -509,6 +514,8 @@ def admin_reset_password(user_id):
     ended = end_user_sessions(user, keep_current=user.id == current_user().id)
     revoke = bool(field(data, "revokeApiKeys", "revoke_api_keys", default=True))
     revoked = accounts.revoke_all_api_keys(user) if revoke else 0
+    if revoked:
+        announce_credentials_changed(user)
     log.info("admin %s reset the password of %s (%d API keys revoked)",
              current_user().username, user.username, revoked)
     return jsonify({"user": accounts.user_to_admin_json(user), "sessionsEnded": ended,

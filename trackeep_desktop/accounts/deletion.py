@@ -104,6 +104,7 @@ def delete_account(user: User, *, store: BlobStore, sessions: SessionStore, pubs
         cache.bump_generation(generation_namespace(user.id))
     # Sessions started while the rows went (a login racing the deletion) end too.
     ended += account_sessions.end_sessions(sessions, pubsub, user.id)
+    account_sessions.announce_credentials_changed(pubsub, [user.id])  # its key sockets
     log.info("account %s (%d) deleted: %d rows, %d blobs, %d sessions", user.username,
              user.id, rows, blobs, ended)
     return Deleted(rows, blobs, ended)

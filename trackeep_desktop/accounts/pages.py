@@ -38,6 +38,7 @@ from trackeep_desktop.web.auth import (
     LoginFailed,
     RateLimited,
     account_deletion_collaborators,
+    announce_credentials_changed,
     check_grantable,
     clear_session_cookie,
     current_credentials,
@@ -298,6 +299,7 @@ def change_password():
     end_user_sessions(user, keep_current=True)
     if request.form.get("revoke_api_keys") == "on":
         accounts.revoke_all_api_keys(user)
+        announce_credentials_changed(user)
         return redirect(url_for(".profile", notice="password-changed-keys-revoked"))
     return redirect(url_for(".profile", notice="password-changed"))
 
@@ -447,6 +449,7 @@ def api_key_create():
 def api_key_revoke(key_id):
     if not accounts.revoke_api_key(current_user(), key_id):
         abort(404)
+    announce_credentials_changed(current_user())
     return redirect(url_for(".security", notice="key-revoked"))
 
 
@@ -529,6 +532,7 @@ def admin_set_active(user_id):
         return render_users(400, errors={user_id: exc.message})
     if not active:
         end_user_sessions(user, keep_current=False)
+        announce_credentials_changed(user)
     return redirect(url_for(".admin_users", notice="user-updated"))
 
 
@@ -544,6 +548,7 @@ def admin_reset_password(user_id):
     end_user_sessions(user, keep_current=user.id == current_user().id)
     if request.form.get("revoke_api_keys") == "on":
         accounts.revoke_all_api_keys(user)
+        announce_credentials_changed(user)
     return redirect(url_for(".admin_users", notice="password-reset"))
 
 

@@ -29,7 +29,10 @@ from trackeep_desktop.storage.models import User
 
 log = logging.getLogger(__name__)
 
-#: The pub/sub channel on which ended sessions are announced to every instance.
+#: The pub/sub channel on which ended credentials are announced to every instance: a message
+#: is ``{"handles": [session handles]}`` (those sessions ended) or ``{"users": [ids]}`` (the
+#: API keys or the account of those users changed: each instance checks its key-signed-in
+#: sockets of those users against the database again).
 SESSIONS_ENDED_CHANNEL = "sessions:ended"
 
 
@@ -63,6 +66,14 @@ def announce_sessions_ended(pubsub: PubSub, session_ids: Iterable[str]) -> None:
     handles = [session_handle(i) for i in session_ids]
     if handles:
         pubsub.publish(SESSIONS_ENDED_CHANNEL, {"handles": handles})
+
+
+def announce_credentials_changed(pubsub: PubSub, user_ids: Iterable[int]) -> None:
+    """Tell every instance that API keys of these users were revoked, or the accounts
+    disabled or deleted: each closes the live sockets whose credentials no longer hold."""
+    users = sorted({int(u) for u in user_ids})
+    if users:
+        pubsub.publish(SESSIONS_ENDED_CHANNEL, {"users": users})
 
 
 def end_session(sessions: SessionStore, pubsub: PubSub, session_id: str) -> bool:

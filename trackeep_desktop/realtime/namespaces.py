@@ -19,9 +19,13 @@ emitter on the same channel).
 
 Live change events live in the ``/events`` namespace. Connecting needs the session cookie
 (or an ``Authorization: Bearer`` header with a session token, or an API key with the
-``read`` scope); anonymous clients are refused. Each client joins the room ``user:{id}``,
-and a client signed in by a session the room ``session:{handle}``: when that session ends
-(logout, revocation, password change, a disabled account) every instance disconnects it.
+``read`` scope); anonymous clients are refused, on ``/`` too. Each client joins the room
+``user:{id}``. Every instance keeps its sockets' credentials (:class:`Admissions`) and closes
+a socket when they end: a session ended (logout, revocation, password change, a disabled or
+deleted account) or an API key revoked, expired, or its user disabled, announced on the
+``sessions:ended`` channel to every instance; an expiring key's sockets close at the
+expiry, and every ``SOCKET_RECHECK_INTERVAL`` seconds each instance checks its key sockets
+against the database, for what no announcement reached.
 The app subscribes once to ``events:*`` on the pub/sub capability (see
 :mod:`trackeep_desktop.events`) and emits each message as a ``change`` event to that room
 *on this instance only* (``ignore_queue=True``): with Redis, the pub/sub capability has
@@ -32,16 +36,19 @@ too would deliver it once per instance.
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from typing import NamedTuple
 
-from flask import Flask, current_app
-from flask_socketio import Namespace, SocketIO, join_room
+from flask import Flask, current_app, request
+from flask_socketio import Namespace, SocketIO, emit, join_room
 
 from trackeep_desktop import accounts
 from trackeep_desktop.capabilities.base import PubSub, Subscription
 from trackeep_desktop.realtime import events
 from trackeep_desktop.realtime.queue import PubSubQueueManager
 from trackeep_desktop.storage.db import connection
+from trackeep_desktop.storage.models import ApiKey, User
 
 log = logging.getLogger(__name__)
 
@@ -53,46 +60,117 @@ def user_room(user_id: int) -> str:
     return f"user:{int(user_id)}"
 
 
-class SystemNamespace(Namespace):
-    """The default namespace: liveness and round-trip checks for clients and benchmarks."""
+class Admitted(NamedTuple):
+    """What a live socket was admitted with: its user, and its session or API key."""
+
+    user_id: int
+    session_handle: str | None
+    key_id: int | None
+    key_expires_at: float | None
+
+
+class Admissions:
+    """This instance's live sockets, by ``(namespace, sid)``, and the credentials each was
+    admitted with: what closes them when those credentials end (see :func:`close_ended`)."""
+
+    def __init__(self) -> None:
+        self._sockets: dict[tuple[str, str], Admitted] = {}
+        self._lock = threading.Lock()
+
+    def add(self, namespace: str, sid: str, admitted: Admitted) -> None:
+        with self._lock:
+            self._sockets[(namespace, sid)] = admitted
+
+    def remove(self, namespace: str, sid: str) -> None:
+        with self._lock:
+            self._sockets.pop((namespace, sid), None)
+
+    def items(self) -> list[tuple[tuple[str, str], Admitted]]:
+        with self._lock:
+            return list(self._sockets.items())
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._sockets)
+
+
+def connected_credentials(scope: str | None = None):
+    """The credentials behind this Socket.IO handshake (its cookie or ``Authorization``
+    header), or None. With ``scope``, an API key needs it (``read`` for the change events,
+    which carry the items)."""
+    from trackeep_desktop.web.auth import current_credentials
+
+    with connection(current_app.extensions["trackeep"].db):
+        credentials = current_credentials()
+    if credentials is None:
+        return None
+    if scope is not None and not credentials.allows(scope, "GET"):
+        return None
+    return credentials
+
+
+class AdmittingNamespace(Namespace):
+    """A namespace that refuses anonymous clients and records who each socket is, so the
+    socket closes on every instance when its session ends, its key is revoked or expires, or
+    its account is disabled or deleted."""
+
+    #: The scope an API key needs here (None: any valid credentials).
+    scope: str | None = None
+
+    def __init__(self, namespace: str, admissions: Admissions):
+        super().__init__(namespace)
+        self.admissions = admissions
+
+    def on_connect(self, auth=None):
+        credentials = connected_credentials(self.scope)
+        if credentials is None:
+            raise ConnectionRefusedError("authentication required")
+        key = credentials.api_key
+        admitted = Admitted(
+            user_id=credentials.user.id,
+            session_handle=(accounts.session_handle(credentials.session["id"])
+                            if credentials.session is not None else None),
+            key_id=key.id if key is not None else None,
+            key_expires_at=key.expires_at if key is not None else None)
+        self.admissions.add(self.namespace, request.sid, admitted)
+        join_room(user_room(admitted.user_id))
+        if admitted.key_expires_at is not None:
+            self.socketio.start_background_task(self._close_at_expiry, request.sid,
+                                                admitted.key_expires_at)
+        self.admitted(admitted)
+
+    def admitted(self, admitted: Admitted) -> None:
+        """What a subclass does once a socket is admitted."""
+
+    def on_disconnect(self, *args):
+        self.admissions.remove(self.namespace, request.sid)
+
+    def _close_at_expiry(self, sid: str, expires_at: float) -> None:
+        self.socketio.sleep(max(0.0, expires_at - time.time()))
+        if (self.namespace, sid) in dict(self.admissions.items()):
+            log.info("closing a socket: its API key expired")
+            self.socketio.server.disconnect(sid, namespace=self.namespace, ignore_queue=True)
+
+
+class SystemNamespace(AdmittingNamespace):
+    """The default namespace: liveness and round-trip checks for signed-in clients and
+    benchmarks. Anonymous clients are refused; a health probe needs no namespace (the
+    Engine.IO handshake, ``GET /socket.io/?EIO=4&transport=polling``, or ``/health``)."""
 
     def on_ping(self, data=None):
         """Acknowledge with the data sent and the server time (``emit('ping', x, callback)``)."""
         return {"pong": data, "server_time": time.time()}
 
     def on_echo(self, data=None):
-        """Emit the data back as an ``echo`` event (measures a full event round trip)."""
-        self.emit("echo", data)
+        """Emit the data back as an ``echo`` event to the sender alone (measures a full event
+        round trip)."""
+        emit("echo", data, to=request.sid)
 
 
-def session_room(handle: str) -> str:
-    """The Socket.IO room of the connections signed in by one session."""
-    return f"session:{handle}"
-
-
-def connected_credentials():
-    """The credentials behind this Socket.IO handshake (its cookie or ``Authorization``
-    header), or None. API keys need the ``read`` scope: change events carry the items."""
-    from trackeep_desktop.web.auth import current_credentials
-
-    with connection(current_app.extensions["trackeep"].db):
-        credentials = current_credentials()
-    if credentials is None or not credentials.allows("read", "GET"):
-        return None
-    return credentials
-
-
-class EventsNamespace(Namespace):
+class EventsNamespace(AdmittingNamespace):
     """``/events``: the signed-in user's live ``change`` events (server to client only)."""
 
-    def on_connect(self, auth=None):
-        """Refuse anonymous clients; put the user's clients in the room ``user:{id}``."""
-        credentials = connected_credentials()
-        if credentials is None:
-            raise ConnectionRefusedError("authentication required")
-        join_room(user_room(credentials.user.id))
-        if credentials.session is not None:
-            join_room(session_room(accounts.session_handle(credentials.session["id"])))
+    scope = "read"
 
 
 def bridge_change_events(socketio: SocketIO, pubsub: PubSub) -> Subscription:
@@ -108,16 +186,65 @@ def bridge_change_events(socketio: SocketIO, pubsub: PubSub) -> Subscription:
     return pubsub.subscribe(events.CHANNEL_PATTERN, relay)
 
 
-def disconnect_ended_sessions(socketio: SocketIO, pubsub: PubSub) -> Subscription:
-    """Close this instance's sockets of every session announced as ended."""
+def still_valid(db, admitted: list[Admitted], now: float) -> set[tuple[int, int | None]]:
+    """Which ``(user_id, key_id)`` of these admissions still hold: the user is active and
+    the key (if any) exists and has not expired."""
+    users = {a.user_id for a in admitted}
+    if not users:
+        return set()
+    with connection(db):
+        active = {u for (u,) in User.select(User.id)
+                  .where(User.id.in_(users), User.is_active).tuples()}
+        keys = {(u, k) for k, u in ApiKey.select(ApiKey.id, ApiKey.user)
+                .where(ApiKey.user.in_(active),
+                       ApiKey.expires_at.is_null() | (ApiKey.expires_at > now)).tuples()}
+    return {(u, None) for u in active} | keys
+
+
+def _close(socketio: SocketIO, admissions: Admissions, sockets: list[tuple[str, str]],
+           why: str) -> int:
+    for namespace, sid in sockets:
+        admissions.remove(namespace, sid)
+        socketio.server.disconnect(sid, namespace=namespace, ignore_queue=True)
+    if sockets:
+        log.info("closed %d socket(s): %s", len(sockets), why)
+    return len(sockets)
+
+
+def close_sessions(socketio: SocketIO, admissions: Admissions, handles: set[str]) -> int:
+    """Close this instance's sockets signed in by one of these (ended) sessions."""
+    ended = [where for where, admitted in admissions.items()
+             if admitted.session_handle in handles]
+    return _close(socketio, admissions, ended, "their session ended")
+
+
+def recheck(socketio: SocketIO, admissions: Admissions, db,
+            users: set[int] | None = None) -> int:
+    """Close this instance's sockets of ``users`` (of everyone when None) whose account is
+    no longer active or whose API key was revoked or has expired; returns how many."""
+    sockets = [(where, admitted) for where, admitted in admissions.items()
+               if users is None or admitted.user_id in users]
+    if not sockets:
+        return 0
+    valid = still_valid(db, [admitted for _, admitted in sockets], time.time())
+    ended = [where for where, admitted in sockets
+             if (admitted.user_id, admitted.key_id) not in valid]
+    return _close(socketio, admissions, ended, "their key or account no longer holds")
+
+
+def disconnect_ended_credentials(socketio: SocketIO, pubsub: PubSub, admissions: Admissions,
+                                 db) -> Subscription:
+    """Close this instance's sockets of every session announced as ended, and recheck those
+    of every user whose keys or account were announced as changed."""
     from trackeep_desktop.accounts.sessions import SESSIONS_ENDED_CHANNEL
 
     def close(channel: str, message) -> None:
-        server = socketio.server
-        for handle in message.get("handles", []):
-            room = session_room(str(handle))
-            for sid, _ in list(server.manager.get_participants(EVENTS_NAMESPACE, room)):
-                server.disconnect(sid, namespace=EVENTS_NAMESPACE, ignore_queue=True)
+        handles = {str(h) for h in message.get("handles", [])}
+        users = {int(u) for u in message.get("users", []) if str(u).isdigit()}
+        if handles:
+            close_sessions(socketio, admissions, handles)
+        if users:
+            recheck(socketio, admissions, db, users)
 
     return pubsub.subscribe(SESSIONS_ENDED_CHANNEL, close)
 
@@ -134,14 +261,25 @@ def create_socketio(app: Flask, config: dict) -> SocketIO:
                                    target=state.capabilities.redis_target)
         options.update(client_manager=queue)
     socketio = SocketIO(app, **options)
-    socketio.on_namespace(SystemNamespace("/"))
-    socketio.on_namespace(EventsNamespace(EVENTS_NAMESPACE))
+    admissions = Admissions()
+    socketio.admissions = admissions  # type: ignore[attr-defined]
+    socketio.on_namespace(SystemNamespace("/", admissions))
+    socketio.on_namespace(EventsNamespace(EVENTS_NAMESPACE, admissions))
     if state is not None:
         if queue is not None:
             state.on_close.append(queue.close)
-        for bridge in (bridge_change_events, disconnect_ended_sessions):
-            subscription = bridge(socketio, state.capabilities.pubsub)
+        pubsub = state.capabilities.pubsub
+        for subscription in (bridge_change_events(socketio, pubsub),
+                             disconnect_ended_credentials(socketio, pubsub, admissions,
+                                                          state.db)):
             state.on_close.append(subscription.unsubscribe)
+        # The safety net under the announcements: a key revoked by a process that shares
+        # only the database (the CLI without Redis), or an announcement lost while Redis
+        # was down, still closes its sockets within one interval.
+        interval = config.get("SOCKET_RECHECK_INTERVAL", 0)
+        if interval > 0:
+            state.periodic.every(interval, "socket credentials recheck",
+                                 lambda: recheck(socketio, admissions, state.db))
     return socketio
 
 

@@ -582,6 +582,12 @@ def announce_sessions_ended(session_ids: list[str]) -> None:
     sessions.announce_sessions_ended(state().capabilities.pubsub, session_ids)
 
 
+def announce_credentials_changed(user: User) -> None:
+    """Tell every instance that ``user``'s API keys or account changed (a key revoked, the
+    account disabled): each closes the user's sockets whose credentials no longer hold."""
+    sessions.announce_credentials_changed(state().capabilities.pubsub, [user.id])
+
+
 def list_sessions(user: User) -> list[dict]:
     """The user's live sessions as JSON, most recently active first."""
     return sessions.list_sessions(state().capabilities.sessions, user.id,
