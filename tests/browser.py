@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 from auth_actions import OWNER
@@ -56,4 +57,15 @@ def sign_in(page, base_url: str, login: str = "owner", password: str = OWNER["pa
 
 def wait_live(page) -> None:
     """Wait until the page's Socket.IO connection to /events is up."""
-    page.wait_for_function("window.trackeepSocket && window.trackeepSocket.connected")
+    wait_for_script(page, "window.trackeepSocket && window.trackeepSocket.connected")
+
+
+def wait_for_script(page, expression: str, timeout: float = 10) -> None:
+    """Wait until ``expression`` is truthy in the page. Playwright's ``wait_for_function``
+    evaluates a string with ``eval``, which the pages' Content-Security-Policy refuses;
+    ``evaluate`` runs through the DevTools protocol, which the policy does not govern."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout} s: {expression}")
+        time.sleep(0.05)

@@ -23,6 +23,7 @@ from browser import (
     chromium_path,
     screenshot,
     sign_in,
+    wait_for_script,
     wait_live,
 )
 
@@ -645,8 +646,8 @@ def test_phone_width_collapses_the_sidebar(chromium, owner):
         screenshot(page, "phone-dashboard")
         menu.click()
         expect(menu).to_have_attribute("aria-expanded", "true")
-        page.wait_for_function(
-            "document.getElementById('sidebar').getBoundingClientRect().left >= 0")
+        wait_for_script(page,
+                        "document.getElementById('sidebar').getBoundingClientRect().left >= 0")
         screenshot(page, "phone-menu")
         sidebar.get_by_role("link", name="Tasks").click()
         page.wait_for_url(f"{owner.url}/tasks")
@@ -830,3 +831,65 @@ def test_screenshot_of_every_page(signed_in, owner):
     expect(page.locator("#help")).to_be_visible()
     assert_screenshot(screenshot(page, "help-dark"))
     assert console_errors == []
+
+
+# ------------------------------------------------------------------ Content-Security-Policy
+
+#: Runs before any script of a page (Playwright's init scripts are exempt from its policy)
+#: and records each violation the page reports.
+CSP_RECORDER = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__cspViolations.push(`${event.effectiveDirective} blocked ${event.blockedURI || "inline"}`
+    + ` at ${event.sourceFile}:${event.lineNumber}`);
+});
+"""
+
+
+def test_every_page_renders_under_the_strict_policy_with_no_violation(chromium, server):
+    errors: list[str] = []
+    context, page = _new_page(chromium, server, DESKTOP, errors)
+    context.add_init_script(CSP_RECORDER)
+    reported: list[str] = []
+    page.on("console", lambda message: "Content Security Policy" in message.text
+            and reported.append(f"{page.url}: {message.text}"))
+    violations: list[str] = []
+
+    def visit(path: str, ready: str = "h1") -> None:
+        response = page.goto(path)
+        assert response is not None, path
+        assert response.status == 200, (path, response.status)
+        policy = response.headers.get("content-security-policy", "")
+        assert "script-src 'self'" in policy, path
+        assert "frame-ancestors 'none'" in policy, path
+        assert "unsafe-inline" not in policy, path
+        assert response.headers.get("x-frame-options") == "DENY", path
+        page.wait_for_selector(ready)
+        page.wait_for_load_state("networkidle")
+        violations.extend(f"{path}: {v}" for v in page.evaluate("window.__cspViolations"))
+
+    visit("/setup")  # the first run, signed out
+    server.token, _ = server.actions.register_owner()
+    visit("/login")
+    seed(server)
+    sign_in(page, server.url)
+    for path, ready in [("/", "[data-stat=task]:not(:text('–'))"), ("/bookmarks", "#list li"),
+                        ("/tasks", "#list li"), ("/notes", ".note-list li"),
+                        ("/files", "#list li"), ("/tags", "#list li"), ("/trash", "#list li"),
+                        ("/search?q=notes", "#search-results .item"),
+                        ("/settings/profile", "h1"), ("/settings/security", "h1"),
+                        ("/settings/data", "h1"), ("/settings/backups", "h1"),
+                        ("/admin/users", "h1"), ("/api/docs", "h1")]:
+        visit(path, ready)
+        if path == "/notes":  # rendered Markdown
+            page.locator(".note-list button", has_text="Meeting notes").click()
+            expect(page.locator("#preview table")).to_be_visible()
+        if path == "/files":  # an image preview
+            page.locator("#list li", has_text="trackeep-logo.png").first.click()
+            page.wait_for_load_state("networkidle")
+        violations.extend(f"{path}: {v}" for v in page.evaluate("window.__cspViolations"))
+    wait_live(page)  # the live socket connects under connect-src 'self'
+    context.close()
+    assert violations == []
+    assert reported == []
+    assert errors == []

@@ -277,7 +277,9 @@ def _probe(window) -> None:
 
     def on_loaded():
         try:
-            result = window.evaluate_js(expression)
+            # run_js, not evaluate_js: evaluate_js wraps the expression in eval(), which the
+            # pages' Content-Security-Policy refuses; run_js hands it to the engine as is.
+            result = window.run_js(expression)
         except Exception as exc:
             result = {"error": f"{type(exc).__name__}: {exc}"}
         page = (window.get_current_url() or "").split("?", 1)[0]
