@@ -193,11 +193,10 @@ def init_domains(app: Flask, state: TrackeepState) -> None:
     from trackeep_desktop.realtime import namespaces
     from trackeep_desktop.search import api as search_api
     from trackeep_desktop.transfer import api as transfer_api
-    from trackeep_desktop.web import api, auth, errors, headers, observability, openapi
+    from trackeep_desktop.web import api, auth, errors, headers, hosts, observability, openapi
     from trackeep_desktop.web import requests as web_requests
 
-    for domain in (web_requests, headers, observability, errors, auth, accounts_api,
-                   accounts_pages,
-                   items_api, items_pages, files_api, search_api, transfer_api, backup_api,
-                   backup_pages, openapi, api, namespaces):
+    for domain in (hosts, web_requests, headers, observability, errors, auth, accounts_api,
+                   accounts_pages, items_api, items_pages, files_api, search_api,
+                   transfer_api, backup_api, backup_pages, openapi, api, namespaces):
         domain.init_app(app, state)

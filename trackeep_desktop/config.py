@@ -16,6 +16,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from trackeep_desktop.paths import default_data_dir
 from trackeep_desktop.storage.db import ConfigurationError
@@ -80,6 +81,15 @@ SETTINGS: list[Setting] = [
             "and kept in the data folder).", parse_optional_str),
     Setting("TRUSTED_PROXIES", [], "Comma-separated addresses (or networks, 10.0.0.0/8) of "
             "reverse proxies whose X-Forwarded-For is believed.", parse_list),
+    Setting("PUBLIC_URL", None, "The address users reach this server at (https://trackeep."
+            "example.org): the base of every link the program hands out (share links, paging "
+            "links), instead of the request's Host header.", parse_optional_str),
+    Setting("ALLOWED_HOSTS", [], "Comma-separated host names the server answers to (a "
+            "leading dot allows subdomains, * any). A server on loopback answers its loopback "
+            "names, these and PUBLIC_URL's host; one beyond loopback checks only when given "
+            "(or PUBLIC_URL is).", parse_list),
+    Setting("METRICS_TOKEN", None, "Bearer token that opens /metrics to a scraper that is not "
+            "on this machine (an admin session opens it too).", parse_optional_str),
     Setting("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR.", str),
     Setting("LOG_FORMAT", "text", "text, or json for one JSON object per line.", str),
     Setting("ASYNC_MODE", "threading", "Socket.IO driver: threading (desktop, tests) or gevent "
@@ -202,6 +212,14 @@ def load_config(
         raise ConfigurationError("setting BACKUP_INTERVAL_HOURS: must be 0 (off) or more")
     if config["TRASH_RETENTION_DAYS"] < 0:
         raise ConfigurationError("setting TRASH_RETENTION_DAYS: must be 0 (never) or more")
+    if config["PUBLIC_URL"]:
+        public = urlsplit(config["PUBLIC_URL"])
+        if public.scheme not in ("http", "https") or not public.hostname \
+                or public.query or public.fragment:
+            raise ConfigurationError("setting PUBLIC_URL: use http(s)://HOST[:PORT][/PATH], "
+                                     f"not {config['PUBLIC_URL']!r}")
+        config["PUBLIC_URL"] = config["PUBLIC_URL"].rstrip("/")
+    config["ALLOWED_HOSTS"] = [h.lower() for h in config["ALLOWED_HOSTS"]]
     for proxy in config["TRUSTED_PROXIES"]:
         try:
             ipaddress.ip_network(proxy, strict=False)

@@ -27,6 +27,7 @@ from trackeep_desktop.web.auth import (
     require_scope,
 )
 from trackeep_desktop.web.errors import ApiError
+from trackeep_desktop.web.hosts import external_url
 from trackeep_desktop.web.openapi import api_doc, query_param
 from trackeep_desktop.web.requests import json_body, optional_json_body, paged_response
 from trackeep_desktop.web.uploads import (
@@ -308,8 +309,8 @@ def create_share(file_id: int):
     share, token = files.create_share(user.id, file_id, now=now(),
                                       expires_in_hours=data.get("expires_in_hours"))
     body = files.share_to_json(share, now())
-    body.update(token=token, url=url_for("files_share.shared_download", token=token,
-                                         _external=True))
+    body.update(token=token,
+                url=external_url(url_for("files_share.shared_download", token=token)))
     return jsonify(body), 201
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import re
@@ -202,9 +203,41 @@ def health():
     return jsonify(body), 503 if failing else 200
 
 
+def metrics_refusal() -> Response | None:
+    """None when this request may read ``/metrics``, else the 401/403 to answer.
+
+    Open to a client on this machine talking to a server on loopback (no proxy between:
+    a request carrying ``X-Forwarded-For`` came through one, from anywhere). Everyone else
+    needs ``Authorization: Bearer METRICS_TOKEN``, or to be signed in as an admin.
+    """
+    from trackeep_desktop.web.auth import current_user
+    from trackeep_desktop.web.errors import error_response
+    from trackeep_desktop.web.hosts import is_loopback
+
+    config = current_app.config
+    if (is_loopback(str(config["HOST"])) and is_loopback(request.remote_addr or "")
+            and "X-Forwarded-For" not in request.headers):
+        return None
+    token = config.get("METRICS_TOKEN")
+    scheme, _, sent = request.headers.get("Authorization", "").partition(" ")
+    if token and scheme.lower() == "bearer" and hmac.compare_digest(sent.strip().encode(),
+                                                                    token.encode()):
+        return None
+    user = current_user()
+    if user is not None and user.role == "admin":
+        return None
+    message = ("/metrics needs Authorization: Bearer with TRACKEEP_METRICS_TOKEN, or an admin "
+               "session, from beyond this machine")
+    return error_response(401 if user is None else 403, message)
+
+
 @bp.get("/metrics")
 def metrics():
-    """Prometheus text format."""
+    """Prometheus text format: open on loopback, else behind ``METRICS_TOKEN`` or an admin
+    (see :func:`metrics_refusal`)."""
+    refused = metrics_refusal()
+    if refused is not None:
+        return refused
     state = current_app.extensions["trackeep"]
     return Response(state.metrics.render(), mimetype="text/plain; version=0.0.4")
 

@@ -16,6 +16,7 @@ from trackeep_desktop import items, safejson
 from trackeep_desktop.storage.models import MAX_ID
 from trackeep_desktop.web.auth import current_credentials, require_scope
 from trackeep_desktop.web.errors import ApiError
+from trackeep_desktop.web.hosts import external_url
 
 #: The write scopes of the item types; tag, trash and import writes are judged against them.
 CONTENT_WRITE_SCOPES = ("bookmarks:write", "tasks:write", "notes:write", "files:write")
@@ -169,7 +170,7 @@ def _link_header(page: items.Page) -> str:
 
     def url(offset: int) -> str:
         query = {**args, "limit": [str(page.limit)], "offset": [str(max(0, offset))]}
-        return f"{request.base_url}?{urlencode(query, doseq=True)}"
+        return external_url(f"{request.path}?{urlencode(query, doseq=True)}")
 
     links = [f'<{url(0)}>; rel="first"']
     if page.offset > 0:

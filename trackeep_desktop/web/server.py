@@ -7,7 +7,6 @@ Socket.IO frames stalls about 40 ms on delayed ACKs (see stack-notes).
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import signal
@@ -16,16 +15,9 @@ import threading
 
 from flask import Flask
 
+from trackeep_desktop.web.hosts import allowed_hosts, is_loopback
+
 log = logging.getLogger(__name__)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 #: What the servers answer themselves, before Flask sees the request, to an API client: a
@@ -234,6 +226,10 @@ def serve(overrides: dict) -> None:
         log.warning("listening on %s, beyond this machine, with no HTTPS reverse proxy "
                     "configured (TRACKEEP_TRUSTED_PROXIES): passwords and session cookies "
                     "cross the network unencrypted", host)
+    if allowed_hosts(config) is None and not is_loopback(host):
+        log.warning("listening on %s with no TRACKEEP_ALLOWED_HOSTS or TRACKEEP_PUBLIC_URL: "
+                    "any Host header is answered; set them to the names users reach this "
+                    "server by", host)
     if config["ASYNC_MODE"] == "gevent":
         server = GeventServer(app, host, port, config["CONCURRENCY"])
     else:
