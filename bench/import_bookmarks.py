@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from trackeep_desktop import accounts, transfer  # noqa: E402
 from trackeep_desktop.app import create_app  # noqa: E402
+from trackeep_desktop.storage.changes import use_pipeline  # noqa: E402
 from trackeep_desktop.storage.db import SQLITE_PRAGMAS, connection  # noqa: E402
 
 TARGET_SECONDS = 10.0
@@ -91,7 +92,7 @@ def time_import(bookmark_file: Path, workdir: Path) -> tuple[float, int]:
                       "COUNTER_FLUSH_INTERVAL": 0, "FETCH_METADATA": False})
     state = app.extensions["trackeep"]
     try:
-        with app.app_context(), connection(state.db):
+        with app.app_context(), connection(state.db), use_pipeline(state.pipeline):
             user = accounts.create_owner("bench@example.com", "bench", "bench-password-1",
                                          now=time.time(), min_password_length=8)
             with bookmark_file.open("rb") as fh:

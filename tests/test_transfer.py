@@ -407,6 +407,29 @@ def test_exported_bookmarks_import_back_the_same(app):
     assert shown(bob) == shown(ann)
 
 
+def test_the_bookmark_export_streams_every_bookmark_once_across_batches(app, monkeypatch):
+    """Keyset batches on (created_at, id): ties in created_at across a batch boundary are
+    neither lost nor repeated, and the body is sent as a stream of batches."""
+    monkeypatch.setattr(transfer.netscape, "EXPORT_BATCH", 7)
+    _, (ann, bob) = _setup(app, "ann", "bob")
+    lines = ["<!DOCTYPE NETSCAPE-Bookmark-file-1>", "<DL><p>"]
+    lines += [f'<DT><A HREF="https://example.com/{n}" ADD_DATE="{1600000000 + n // 5}" '
+              f'TAGS="t{n % 3}">Page {n}</A>' for n in range(50)]
+    body = "\n".join([*lines, "</DL>"]).encode()
+    assert ann.upload("/bookmarks/import", body, "big.html").status_code == 201
+    bob.call("POST", "/bookmarks", {"url": "https://example.com/bob-only"}, 201)
+    response = ann.call("GET", "/bookmarks/export", expect=200)
+    assert response.is_streamed
+    text = response.get_data(as_text=True)
+    hrefs = [line.split('"')[1] for line in text.splitlines() if "<DT><A HREF" in line]
+    assert sorted(hrefs) == sorted(f"https://example.com/{n}" for n in range(50))
+    assert len(hrefs) == len(set(hrefs)) == 50
+    assert 'TAGS="t1"' in text
+    assert text.rstrip().endswith("</DL><p>")
+    pieces = list(transfer.export_bookmarks(ann.id))
+    assert len(pieces) == 2 + -(-50 // 7)  # the head, one piece per batch, the tail
+
+
 def test_import_progress_reaches_the_users_event_channel(app):
     _, (ann,) = _setup(app, "ann")
     lines = ["<!DOCTYPE NETSCAPE-Bookmark-file-1>", "<DL><p>"]

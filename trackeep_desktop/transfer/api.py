@@ -134,8 +134,9 @@ def export_bookmarks():
     """Download your bookmarks as a Netscape bookmark file (every browser imports it)."""
     user = current_user()
     day = dt.datetime.fromtimestamp(now(), dt.UTC).strftime("%Y-%m-%d")
-    body = "".join(transfer.export_bookmarks(user.id))
-    response = Response(body, mimetype="text/html")
+    # Streamed: a batch of bookmarks at a time, never the whole file in memory.
+    body = (piece.encode() for piece in transfer.export_bookmarks(user.id))
+    response = Response(stream_with_context(body), mimetype="text/html")
     response.headers["Content-Disposition"] = (
         f'attachment; filename="trackeep-bookmarks-{day}.html"')
     response.headers["X-Content-Type-Options"] = "nosniff"

@@ -280,42 +280,57 @@ def import_bookmarks(user_id: int, stream: IO[bytes], *, now: float,
                         total=total)
 
 
+#: Bookmarks read, rendered and sent per step of an export.
+EXPORT_BATCH = 500
+
+
 def export_bookmarks(user_id: int) -> Iterator[str]:
     """The user's bookmarks (not the trashed ones) as a Netscape bookmark file, in pieces:
     one list, each bookmark with ``ADD_DATE``, ``LAST_MODIFIED``, its tags in ``TAGS`` (as
-    Firefox writes them) and its description in ``<DD>``."""
+    Firefox writes them) and its description in ``<DD>``.
+
+    The file is a stream: :data:`EXPORT_BATCH` bookmarks at a time, read by keyset on
+    ``(created_at, id)`` (which never change), so neither the database cursor nor the
+    program holds more than one batch, however many bookmarks there are."""
     yield ("<!DOCTYPE NETSCAPE-Bookmark-file-1>\n"
            "<!-- This is an automatically generated file.\n"
            "     It will be read and overwritten.\n"
            "     DO NOT EDIT! -->\n"
            '<META HTTP-EQUIV="Content-Type" CONTENT="text/html; charset=UTF-8">\n'
            "<TITLE>Bookmarks</TITLE>\n<H1>Bookmarks</H1>\n<DL><p>\n")
-    query = (Bookmark.select().where((Bookmark.user == user_id) & Bookmark.deleted_at.is_null())
-             .order_by(Bookmark.created_at, Bookmark.id))
-    batch: list[Bookmark] = []
-
-    def render(rows: list[Bookmark]) -> str:
-        tags = items.tags_for(user_id, "bookmark", [r.id for r in rows])
-        out = []
-        for row in rows:
-            attrs = (f' ADD_DATE="{int(row.created_at)}" LAST_MODIFIED="{int(row.updated_at)}"')
-            names = ",".join(t.name for t in tags[row.id])
-            if names:
-                attrs += f' TAGS="{html.escape(names)}"'
-            title = html.escape(row.title or row.url, quote=False)
-            out.append(f'    <DT><A HREF="{html.escape(row.url)}"{attrs}>{title}</A>\n')
-            if row.description:
-                out.append(f"    <DD>{html.escape(row.description, quote=False)}\n")
-        return "".join(out)
-
-    for row in query.iterator():
-        batch.append(row)
-        if len(batch) == 500:
-            yield render(batch)
-            batch = []
-    if batch:
-        yield render(batch)
+    columns = (Bookmark.id, Bookmark.url, Bookmark.title, Bookmark.description,
+               Bookmark.created_at, Bookmark.updated_at)
+    after: tuple[float, int] | None = None
+    while True:
+        query = (Bookmark.select(*columns)
+                 .where((Bookmark.user == user_id) & Bookmark.deleted_at.is_null())
+                 .order_by(Bookmark.created_at, Bookmark.id).limit(EXPORT_BATCH))
+        if after is not None:
+            query = query.where((Bookmark.created_at > after[0])
+                                | ((Bookmark.created_at == after[0]) & (Bookmark.id > after[1])))
+        rows = list(query.dicts())
+        if not rows:
+            break
+        yield _render_bookmarks(user_id, rows)
+        after = (rows[-1]["created_at"], rows[-1]["id"])
+        if len(rows) < EXPORT_BATCH:
+            break
     yield "</DL><p>\n"
+
+
+def _render_bookmarks(user_id: int, rows: list[dict]) -> str:
+    tags = items.tags_for(user_id, "bookmark", [r["id"] for r in rows])
+    out = []
+    for row in rows:
+        attrs = f' ADD_DATE="{int(row["created_at"])}" LAST_MODIFIED="{int(row["updated_at"])}"'
+        names = ",".join(t.name for t in tags[row["id"]])
+        if names:
+            attrs += f' TAGS="{html.escape(names)}"'
+        title = html.escape(row["title"] or row["url"], quote=False)
+        out.append(f'    <DT><A HREF="{html.escape(row["url"])}"{attrs}>{title}</A>\n')
+        if row["description"]:
+            out.append(f'    <DD>{html.escape(row["description"], quote=False)}\n')
+    return "".join(out)
 
 
 def detect_format(path: str | Path) -> str:
