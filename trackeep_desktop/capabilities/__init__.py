@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import select
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
@@ -30,6 +31,7 @@ from trackeep_desktop.capabilities.base import (
     SessionBackup,
     SessionStore,
 )
+from trackeep_desktop.capabilities.gate import Gate
 from trackeep_desktop.capabilities.keys import Keyspace
 from trackeep_desktop.capabilities.leaderboard import LeaderboardRebuilders, RebuildReport
 from trackeep_desktop.clock import SystemClock
@@ -118,6 +120,8 @@ class Capabilities:
     counters: Counters
     pubsub: PubSub
     keyspace: Keyspace
+    #: A request's session and rate limit in one step (one round trip with Redis).
+    gate: Gate = dataclasses.field(default=None)  # type: ignore[assignment]  # __post_init__
     redis: redis.Redis | None = None  # the shared client, when configured
     monitor: RedisMonitor | None = None  # when configured
     redis_target: RedisTarget | None = None  # where that client connects
@@ -125,6 +129,10 @@ class Capabilities:
     #: by ``trackeep leaderboards rebuild``.
     leaderboard_rebuilders: LeaderboardRebuilders = dataclasses.field(
         default_factory=LeaderboardRebuilders)
+
+    def __post_init__(self) -> None:
+        if self.gate is None:
+            self.gate = Gate(self.sessions, self.rate_limiter)
 
     @property
     def backend(self) -> str:
@@ -159,6 +167,58 @@ class Capabilities:
 CAPABILITY_NAMES = ("sessions", "cache", "rate_limiter", "leaderboard", "counters", "pubsub")
 
 
+class _QuietReadCheck:
+    """A redis-py connection whose "is there stray data?" check never yields under gevent.
+
+    redis-py checks every connection it takes from the pool with ``can_read(0)``, a poll of
+    the socket with no wait. After ``gevent.monkey.patch_all()`` that poll is gevent's, which
+    goes through the hub (a watcher and a switch) even with no wait: measured, it made a
+    round trip 230-255 µs instead of 86-146 µs (bench/redis_gevent.py). The same check done
+    with the operating system's own poll costs a syscall and never switches; when the socket
+    is readable (stray data, or the server closed it) redis-py's own check decides as before.
+    """
+
+    def can_read(self, timeout: float = 0) -> bool:
+        sock = getattr(self, "_sock", None)
+        reader = getattr(getattr(self, "_parser", None), "_reader", None)  # hiredis only
+        if timeout != 0 or sock is None or reader is None:
+            return super().can_read(timeout)  # type: ignore[misc]
+        if reader.has_data() or (hasattr(sock, "pending") and sock.pending()):
+            return True
+        poller = _OS_POLL()
+        poller.register(sock, select.POLLIN)
+        if not poller.poll(0):
+            return False
+        return super().can_read(timeout)  # type: ignore[misc]
+
+
+def _os_poll():
+    """``select.poll`` as the operating system has it, even after gevent patched it."""
+    try:
+        from gevent import monkey
+
+        return monkey.get_original("select", "poll")
+    except ImportError:
+        return select.poll
+
+
+_OS_POLL = _os_poll()
+
+
+def _quiet_read_checks(pool) -> None:
+    """Give the pool's future connections :class:`_QuietReadCheck` (when gevent patched
+    ``select``; otherwise redis-py's own check already is the plain syscall)."""
+    try:
+        from gevent import monkey
+    except ImportError:
+        return
+    if not monkey.is_module_patched("select"):
+        return
+    base = pool.connection_class
+    if not issubclass(base, _QuietReadCheck):
+        pool.connection_class = type(f"Quiet{base.__name__}", (_QuietReadCheck, base), {})
+
+
 def redis_client_from_url(url: str | RedisTarget):
     """A redis-py client for ``url`` (or a parsed target) with short timeouts, so an outage
     fails fast."""
@@ -172,12 +232,15 @@ def redis_client_from_url(url: str | RedisTarget):
 
         sentinel = Sentinel(list(target.sentinels), socket_timeout=1.0,
                             socket_connect_timeout=1.0)
-        return sentinel.master_for(target.service, db=target.db, username=target.username,
-                                   password=target.password, **options)
+        client = sentinel.master_for(target.service, db=target.db, username=target.username,
+                                     password=target.password, **options)
+        _quiet_read_checks(client.connection_pool)
+        return client
     # A blocking pool: past max_connections a caller waits for a free connection instead of
     # failing (redis-py's default pool raises MaxConnectionsError past 100).
     pool = redis.BlockingConnectionPool.from_url(target.url, max_connections=128, timeout=5,
                                                  **options)
+    _quiet_read_checks(pool)
     return redis.Redis(connection_pool=pool)
 
 
@@ -239,6 +302,7 @@ def build_capabilities(
         FallbackSessionStore,
         RedisMonitor,
     )
+    from trackeep_desktop.capabilities.gate import FallbackGate, RedisGate
     from trackeep_desktop.capabilities.leaderboard import RedisLeaderboard
     from trackeep_desktop.capabilities.pubsub import RedisPubSub
     from trackeep_desktop.capabilities.ratelimit import RedisRateLimiter
@@ -251,13 +315,16 @@ def build_capabilities(
     redis_args = dict(client=client, keyspace=keyspace, clock=clock)
     if session_backup is None:
         raise ConfigurationError("Redis sessions need a durable backup (the database)")
+    redis_sessions = RedisSessionStore(backup=session_backup, **redis_args)
+    redis_limiter = RedisRateLimiter(**redis_args)
+    sessions = FallbackSessionStore(redis_sessions, session_backup, monitor, clock)
+    rate_limiter = FallbackRateLimiter(redis_limiter, MemoryRateLimiter(clock=clock), monitor)
     capabilities = Capabilities(
-        sessions=FallbackSessionStore(
-            RedisSessionStore(backup=session_backup, **redis_args), session_backup, monitor,
-            clock),
+        sessions=sessions,
         cache=FallbackCache(RedisCache(**redis_args), monitor),
-        rate_limiter=FallbackRateLimiter(
-            RedisRateLimiter(**redis_args), MemoryRateLimiter(clock=clock), monitor),
+        rate_limiter=rate_limiter,
+        gate=FallbackGate(RedisGate(redis_sessions, redis_limiter), sessions, rate_limiter,
+                          monitor),
         leaderboard=FallbackLeaderboard(RedisLeaderboard(**redis_args), monitor, rebuilders),
         counters=FallbackCounters(
             RedisCounters(backup=counter_backup, **redis_args), counter_backup, monitor),

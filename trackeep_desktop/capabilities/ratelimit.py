@@ -192,24 +192,20 @@ class MemoryRateLimiter(RateLimiter):
 # ------------------------------------------------------------------------------------- Redis
 
 
-#: KEYS: the sorted set. ARGV: now, window (s), limit, cost, a unique member prefix, and
-#: "1" to only look (count nothing).
-#: Returns {allowed, count after the hit, score of the hit that must leave first (or nil),
-#: newest score (or nil)}; scores go back as strings so no precision is lost.
-SLIDING_WINDOW_LUA = """
-local key = KEYS[1]
-local now = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-local limit = tonumber(ARGV[3])
-local cost = tonumber(ARGV[4])
+#: The sliding window itself, on the Lua locals ``key``, ``now``, ``window``, ``limit``,
+#: ``cost``, ``member`` (a unique member prefix) and ``dry`` ("1": only look, count nothing).
+#: Leaves ``{allowed, count after the hit, score of the hit that must leave first (or nil),
+#: newest score (or nil)}`` in ``result``; scores stay strings so no precision is lost.
+#: Shared with :mod:`trackeep_desktop.capabilities.gate`, whose script runs it too.
+SLIDING_WINDOW_BODY = """
 redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
 local count = redis.call('ZCARD', key)
 local allowed = 0
 local blocking = false
 if count + cost <= limit then
-    if ARGV[6] ~= '1' then
+    if dry ~= '1' then
         for i = 1, cost do
-            redis.call('ZADD', key, ARGV[1], ARGV[5] .. ':' .. i)
+            redis.call('ZADD', key, now_text, member .. ':' .. i)
         end
         count = count + cost
     end
@@ -223,8 +219,33 @@ if count > 0 then
     newest = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')[2]
     redis.call('PEXPIRE', key, math.ceil(window * 1000))
 end
-return {allowed, count, blocking, newest}
+local result = {allowed, count, blocking, newest}
 """
+
+#: KEYS: the sorted set. ARGV: now, window (s), limit, cost, a unique member prefix, and
+#: "1" to only look (count nothing). Returns the ``result`` of :data:`SLIDING_WINDOW_BODY`.
+SLIDING_WINDOW_LUA = """
+local key = KEYS[1]
+local now_text = ARGV[1]
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+local cost = tonumber(ARGV[4])
+local member = ARGV[5]
+local dry = ARGV[6]
+""" + SLIDING_WINDOW_BODY + "return result\n"
+
+
+def sliding_result(reply, limit: int, window: float, now: float) -> RateLimitResult:
+    """A :data:`SLIDING_WINDOW_BODY` reply ``{allowed, count, blocking, newest}`` as a
+    :class:`RateLimitResult`."""
+    allowed, count, blocking, newest = reply[:4]
+    retry_after = 0.0 if blocking is None else max(0.0, float(blocking) + window - now)
+    reset_after = 0.0 if newest is None else max(0.0, float(newest) + window - now)
+    return RateLimitResult(
+        bool(allowed), limit, max(0, limit - int(count)), retry_after, reset_after
+    )
+
 
 #: KEYS: the hash {tokens, ts}. ARGV: capacity, refill per second, cost, now.
 #: Returns {allowed, tokens left as a string}; the key expires when the bucket would be full.
@@ -289,16 +310,16 @@ class RedisRateLimiter(RateLimiter):
                      dry: bool) -> RateLimitResult:
         check_sliding(limit, window, cost)
         now = self.clock.now()
-        member = f"{now!r}:{self._member_prefix}:{next(self._member_counter)}"
-        allowed, count, blocking, newest = self._sliding(
+        reply = self._sliding(
             keys=[self.window_key(key)],
-            args=[repr(now), repr(float(window)), limit, cost, member, "1" if dry else "0"],
+            args=[repr(now), repr(float(window)), limit, cost, self.new_member(now),
+                  "1" if dry else "0"],
         )
-        retry_after = 0.0 if blocking is None else max(0.0, float(blocking) + window - now)
-        reset_after = 0.0 if newest is None else max(0.0, float(newest) + window - now)
-        return RateLimitResult(
-            bool(allowed), limit, max(0, limit - int(count)), retry_after, reset_after
-        )
+        return sliding_result(reply, limit, window, now)
+
+    def new_member(self, now: float) -> str:
+        """A member prefix no other hit of any process uses."""
+        return f"{now!r}:{self._member_prefix}:{next(self._member_counter)}"
 
     def hit_bucket(
         self, key: str, capacity: int, refill_per_second: float, cost: int = 1

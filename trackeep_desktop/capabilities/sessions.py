@@ -177,6 +177,14 @@ class _BackedSessionStore(SessionStore):
         self._hot_delete(doomed)
         return len(doomed)
 
+    def read_durable(self, session_id: str) -> dict | None:
+        """The session from the durable copy, put back into the hot copy; None if gone
+        (the request gate's second step, when the hot copy had no such session)."""
+        if not _valid_id(session_id):
+            return None
+        record = self._restore(session_id)
+        return None if record is None else _public(record)
+
     def evict(self, session_id: str) -> None:
         """Drop the hot copy only: the next read restores the session from the durable
         copy, or finds it gone (used after a Redis outage, when the database moved on)."""
@@ -335,6 +343,15 @@ class RedisSessionStore(_BackedSessionStore):
 
     def _key(self, session_id: str) -> str:
         return self.keyspace.key("session", session_id)
+
+    def session_key(self, session_id: str) -> str | None:
+        """The Redis key of a session, or None when ``session_id`` cannot be one."""
+        return self._key(session_id) if _valid_id(session_id) else None
+
+    @staticmethod
+    def public_record(record: dict) -> dict:
+        """A stored record as callers see it (the request gate reads records itself)."""
+        return _public(record)
 
     def _index(self, user_id: int) -> str:
         return self.keyspace.key("user", "sessions", user_id)

@@ -308,7 +308,7 @@ def export_bookmarks(user_id: int) -> Iterator[str]:
         if after is not None:
             query = query.where((Bookmark.created_at > after[0])
                                 | ((Bookmark.created_at == after[0]) & (Bookmark.id > after[1])))
-        rows = list(query.dicts())
+        rows: list[dict] = list(query.dicts())  # type: ignore[arg-type]  # dicts() rows
         if not rows:
             break
         yield _render_bookmarks(user_id, rows)

@@ -35,6 +35,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from trackeep_desktop import accounts
 from trackeep_desktop.accounts import sessions
 from trackeep_desktop.capabilities.base import RateLimitResult
+from trackeep_desktop.capabilities.gate import Limit
 from trackeep_desktop.capabilities.keys import short_hash
 from trackeep_desktop.clock import SystemClock
 from trackeep_desktop.storage.models import ApiKey, User
@@ -301,19 +302,48 @@ def _remember_device(response: Response, user_id: int) -> None:
 
 
 def _general_api_limit() -> None:
-    """Every /api/ request counts against its client's general limit (raises on 429)."""
+    """Every /api/ request counts against its client's general limit (raises on 429).
+
+    The web UI and the desktop window (a session cookie) have a limit per browser session,
+    keyed by a hash, never the session id itself, since every window on a desktop shares one
+    address; everyone else one per address. A request with a session reads it through the
+    request gate together with the limit (one Redis round trip, see
+    :mod:`trackeep_desktop.capabilities.gate`) and leaves it for :func:`current_credentials`.
+    """
     if not is_api_request():
         return
     config = current_app.config
-    credentials = current_credentials()
-    if credentials is not None and credentials.via == "cookie":
-        # The web UI and the desktop window: a limit per browser session (keyed by a hash,
-        # never the session id itself), since every window on a desktop shares one address.
-        key = f"session:{short_hash(credentials.session['id'])}:ui"
-        g.rate_limit = hit_limit("ui", [key], config["UI_RATE_LIMIT"], config["API_RATE_WINDOW"])
-    else:
-        g.rate_limit = hit_limit("general", [f"{client_ip()}:general"],
-                                 config["API_RATE_LIMIT"], config["API_RATE_WINDOW"])
+    window = config["API_RATE_WINDOW"]
+    general = Limit("general", f"{client_ip()}:general", config["API_RATE_LIMIT"], window)
+    session_id, via = _presented_session()
+    if session_id is None:
+        g.rate_limit = hit_limit(general.name, [general.key], general.limit, window)
+        return
+    signed_in = general
+    if via == "cookie":
+        signed_in = Limit("ui", f"session:{short_hash(session_id)}:ui",
+                          config["UI_RATE_LIMIT"], window)
+    admission = state().capabilities.gate.admit(session_id, signed_in, general)
+    g.prefetched_session = (session_id, admission.session)
+    if not admission.result.allowed:
+        _refused(admission.counted.name, admission.counted.key, window)
+        raise RateLimited(admission.counted.name, admission.result)
+    g.rate_limit = admission.result
+
+
+def _presented_session() -> tuple[str | None, str]:
+    """The session id this request presents (a bearer token that is not an API key, or
+    the session cookie when there is no Authorization header) and how; ``(None, "")`` for
+    none."""
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, token = header.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token or token.startswith(accounts.API_KEY_PREFIX):
+            return None, ""
+        return token, "bearer"
+    cookie = request.cookies.get(SESSION_COOKIE)
+    return (cookie, "cookie") if cookie else (None, "")
 
 
 # ------------------------------------------------------------------------------ credentials
@@ -339,7 +369,9 @@ class Credentials:
 
 def _from_session(session_id: str, via: str) -> Credentials | None:
     store = state().capabilities.sessions
-    session = store.get(session_id)
+    prefetched = g.pop("prefetched_session", None)  # read by the request gate
+    session = prefetched[1] if prefetched and prefetched[0] == session_id \
+        else store.get(session_id)
     if session is None:
         return None
     user = accounts.get_user(session["user_id"])
