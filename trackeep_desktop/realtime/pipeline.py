@@ -4,7 +4,9 @@
 same :class:`~trackeep_desktop.storage.changes.Pipeline`:
 
 ================  ==========================================================================
-in transaction    the search index follows each bookmark, task, note and file
+in transaction    the search index follows each bookmark, task, note and file; the content
+                  version of each changed user is bumped once, right before the commit (in
+                  the database, so cached answers keyed by it go stale in every process)
 after commit      the changed users' cached searches are made stale (the cache capability);
                   a file's blob no row names any more is deleted (the blob store);
                   each announced change is published as a change event on
@@ -30,6 +32,7 @@ from trackeep_desktop.search.cache import invalidation_subscriber
 from trackeep_desktop.search.index import index_subscriber
 from trackeep_desktop.storage.changes import ChangeSet, Pipeline
 from trackeep_desktop.storage.db import database
+from trackeep_desktop.storage.versions import content_version_subscriber
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +104,7 @@ def build_pipeline(capabilities: Capabilities | None = None,
     be None in tests and tools that have no cache, no pub/sub or no files)."""
     pipeline = Pipeline()
     pipeline.in_transaction.append(index_subscriber(store))
+    pipeline.in_transaction.append(content_version_subscriber())
     pipeline.renderers.update(bookmark=render_bookmarks, task=render_tasks, note=render_notes,
                               tag=render_tags, file=render_files)
     if capabilities is not None:

@@ -37,12 +37,16 @@ No Flask here. The pieces, in the order a query meets them:
   (:func:`_sqlite_ranked`, :func:`_pg_ranked`); snippets, tags and URLs are read for the
   page's rows only.
 * **The cache** (:func:`cached_search_json`): answers are kept per user and query in the cache
-  capability under ``search:{user_id}:{generation}:{hash}`` for :data:`CACHE_TTL` seconds.
-  Each write to a user's items bumps that user's generation (the ``search:{user_id}``
-  namespace) right after the transaction commits, by the pipeline's after-commit subscriber
-  :func:`invalidation_subscriber` of each application; with Redis the generation is shared,
-  so no instance
-  serves a result from before the write once the write's request has answered.
+  capability under ``search:{user_id}:{generation}:{content_version}:{hash}`` for
+  :data:`CACHE_TTL` seconds. The user's *content version* is read from the database with each
+  search (one primary-key query): every write to the user's data bumps it inside its own
+  transaction (the pipeline's in-transaction subscriber
+  :func:`~trackeep_desktop.storage.versions.content_version_subscriber`), so once a write
+  commits, in whichever process (a server, ``trackeep import``, another server on the same
+  database, with or without Redis), no process serves an answer from before it. The
+  *generation* (the ``search:{user_id}`` namespace) is bumped too, after the commit, by the
+  after-commit subscriber :func:`invalidation_subscriber` of the application that wrote
+  (shared through Redis; in memory, per process).
 
 Saved searches (a name and a query per user) live here too: :func:`create_saved_search` and
 friends.

@@ -6,7 +6,9 @@ place: :func:`trackeep_desktop.realtime.pipeline.build_pipeline`) then does the 
 
 * its **in-transaction** subscribers see each change at once, inside the write's
   transaction: the search index lives in the same database, so keeping it in step there
-  means it can never disagree with the data (a subscriber that raises aborts the write);
+  means it can never disagree with the data (a subscriber that raises aborts the write); the
+  changed users' content versions (:mod:`trackeep_desktop.storage.versions`) are bumped
+  there too, once per user just before the commit;
 * after the transaction **commits**, the changes of that transaction are dispatched once,
   together, as a :class:`ChangeSet` to the **after-commit** subscribers: cached answers are
   made stale, change events are published, blobs no row names any more are deleted. Nothing

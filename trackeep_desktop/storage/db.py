@@ -2,12 +2,13 @@
 
 SQLite gets its pragmas here (WAL, foreign keys, busy timeout) and nowhere else; PostgreSQL
 goes through psycopg 3, which yields under gevent where psycopg2 would block the process.
+Both have :meth:`~BeforeCommit.before_commit`, the twin of peewee's ``after_commit``.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlparse
@@ -31,6 +32,53 @@ class ConfigurationError(ValueError):
     """A setting has a value the program cannot use."""
 
 
+class BeforeCommit(peewee.Database):
+    """Mixed into both databases: :meth:`before_commit`, the twin of peewee's ``after_commit``
+    (the per-user content versions are bumped there: ``storage.versions``)."""
+
+    def before_commit(self, fn: Callable[[], None]) -> Callable[[], None]:
+        """Run ``fn()`` inside this thread's transaction, right before its ``COMMIT`` (at once
+        when no transaction is open). A rollback drops it; if it raises, the commit fails and
+        the transaction is rolled back (``atomic()`` does that), the error propagating. While
+        it runs peewee has already left the transaction (``transaction_depth()`` is 0, though
+        ``COMMIT`` is still to come): it may execute statements, not open a transaction."""
+        if self.transaction_depth() == 0:
+            fn()
+        else:
+            self._before_commit_callbacks().append(fn)
+        return fn
+
+    def pending_before_commit(self) -> list[Callable[[], None]]:
+        """The callbacks the open transaction will run before it commits (a copy)."""
+        return list(self._before_commit_callbacks())
+
+    def _before_commit_callbacks(self) -> list[Callable[[], None]]:
+        # peewee's connection state, per thread (per greenlet under gevent); not in its stubs
+        state = self._state  # type: ignore[attr-defined]
+        callbacks = getattr(state, "before_commit_callbacks", None)
+        if callbacks is None:
+            callbacks = state.before_commit_callbacks = []
+        return callbacks
+
+    def commit(self) -> None:
+        callbacks = self._before_commit_callbacks()
+        while callbacks:
+            callbacks.pop(0)()
+        super().commit()
+
+    def rollback(self) -> None:
+        self._before_commit_callbacks().clear()
+        super().rollback()
+
+
+class SqliteDatabase(BeforeCommit, peewee.SqliteDatabase):
+    """peewee's SQLite database with :meth:`~BeforeCommit.before_commit`."""
+
+
+class PostgresqlDatabase(BeforeCommit, PooledPostgresqlDatabase):
+    """peewee's pooled PostgreSQL database with :meth:`~BeforeCommit.before_commit`."""
+
+
 def open_database(url: str) -> peewee.Database:
     """Return an unconnected peewee database for ``url``.
 
@@ -49,12 +97,12 @@ def open_database(url: str) -> peewee.Database:
         # and then writes fails straight away with "database is locked" when another
         # connection committed in between (a WAL snapshot cannot be upgraded), while an
         # immediate one waits for the busy timeout.
-        return peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=5,
+        return SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=5,
                                      lock_type="IMMEDIATE", **params)
     if parsed.scheme in ("postgres", "postgresql"):
         if not parsed.path.strip("/"):
             raise ConfigurationError(f"database URL {url!r} names no database")
-        return PooledPostgresqlDatabase(
+        return PostgresqlDatabase(
             parsed.path.strip("/"),
             user=parsed.username,
             password=parsed.password,

@@ -69,9 +69,14 @@ class User(BaseModel):
     created_at = peewee.DoubleField()
     updated_at = peewee.DoubleField()
     last_login_at = peewee.DoubleField(null=True)
+    # Bumped by every committed write of the user's data, in its transaction, by one
+    # ``UPDATE ... SET content_version = content_version + 1`` (storage.versions): never
+    # written from a loaded row, which could carry it backwards.
+    content_version = peewee.BigIntegerField(default=0)
 
     class Meta:
         table_name = "users"
+        only_save_dirty = True  # a save() writes what was assigned, never content_version
 
     @property
     def totp_enabled(self) -> bool:
