@@ -86,6 +86,7 @@ SCOPE_LABELS = {
     "tasks:write": "Create and edit tasks",
     "notes:write": "Create and edit notes",
     "files:write": "Upload and edit files",
+    "messages:write": "Send and manage messages",
     "account": "Manage the account (profile, sessions, keys, two-factor)",
     "*": "Full access",
 }

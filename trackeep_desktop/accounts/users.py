@@ -39,7 +39,8 @@ THEMES = ("light", "dark", "system")
 
 #: Scopes an API key may hold. ``read`` allows every read (GET); ``*`` allows everything;
 #: ``account`` allows managing the account itself (profile, password, sessions, keys, 2FA).
-SCOPES = ("read", "bookmarks:write", "tasks:write", "notes:write", "files:write", "account", "*")
+SCOPES = ("read", "bookmarks:write", "tasks:write", "notes:write", "files:write",
+          "messages:write", "account", "*")
 
 #: What a key made by device pairing may do: read, and save pages and files.
 PAIRING_SCOPES = ("read", "bookmarks:write", "files:write")

@@ -353,3 +353,138 @@ class SavedSearch(BaseModel):
 
 
 ALL_MODELS += [SearchDocument, SavedSearch]
+
+
+# ------------------------------------------------------------------------------------------
+# Messaging (issue 10): conversations, their members, messages, reactions, the ordered event
+# log each conversation's live events are replayed from, and notifications (migration m0010).
+# The domain is trackeep_desktop.messaging.
+
+
+class Conversation(BaseModel):
+    """A conversation: ``kind`` is ``dm`` (two people), ``group`` or ``team`` (named, with
+    roles), ``self`` (notes to self) or ``general`` (the instance-wide channel). ``unique_key``
+    makes a DM one per pair (``dm:3:7``), notes to self one per user and ``#general`` one per
+    instance; it is null for groups. ``last_seq`` is the sequence number of the conversation's
+    latest event (:class:`ConversationEvent`), bumped under the row's lock."""
+
+    id = peewee.AutoField()
+    kind = peewee.CharField(max_length=16)
+    name = peewee.CharField(max_length=100, default="")
+    topic = peewee.CharField(max_length=500, default="")
+    unique_key = peewee.CharField(max_length=64, null=True, unique=True)
+    created_by = peewee.ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_by_id: int | None
+    last_seq = peewee.BigIntegerField(default=0)
+    last_message_at = peewee.DoubleField(null=True)
+    created_at = peewee.DoubleField()
+    updated_at = peewee.DoubleField()
+
+    class Meta:
+        table_name = "conversation"
+
+
+class ConversationMember(BaseModel):
+    """One person in a conversation, with their role, archive and mute switches and what
+    they have read (the id of the last message read)."""
+
+    id = peewee.AutoField()
+    conversation = peewee.ForeignKeyField(Conversation, on_delete="CASCADE",
+                                          backref="members")
+    conversation_id: int
+    user = peewee.ForeignKeyField(User, on_delete="CASCADE")
+    user_id: int
+    role = peewee.CharField(max_length=16, default="member")  # owner, admin, member
+    archived = peewee.BooleanField(default=False)
+    muted = peewee.BooleanField(default=False)
+    last_read_message_id = peewee.BigIntegerField(default=0)
+    joined_at = peewee.DoubleField()
+
+    class Meta:
+        table_name = "conversation_member"
+        indexes = ((("conversation", "user"), True), (("user", "conversation"), False))
+
+
+class Message(BaseModel):
+    """A message. ``deleted_at`` makes it a tombstone (the body is emptied, the row stays so
+    replies keep their thread). ``attachments`` is JSON: cards ``{type, id, title}`` of the
+    sender's own items; ``mentions`` the JSON list of mentioned user ids."""
+
+    id = peewee.AutoField()
+    conversation = peewee.ForeignKeyField(Conversation, on_delete="CASCADE")
+    conversation_id: int
+    sender = peewee.ForeignKeyField(User, null=True, on_delete="SET NULL")
+    sender_id: int | None
+    body = peewee.TextField(default="")
+    reply_to = peewee.BigIntegerField(null=True)
+    attachments = peewee.TextField(default="[]")
+    mentions = peewee.TextField(default="[]")
+    seq = peewee.BigIntegerField()
+    created_at = peewee.DoubleField()
+    edited_at = peewee.DoubleField(null=True)
+    deleted_at = peewee.DoubleField(null=True)
+
+    class Meta:
+        table_name = "message"
+        indexes = ((("conversation", "id"), False),)
+
+
+class Reaction(BaseModel):
+    """One user's emoji on a message (one per user and emoji)."""
+
+    id = peewee.AutoField()
+    message = peewee.ForeignKeyField(Message, on_delete="CASCADE")
+    message_id: int
+    user = peewee.ForeignKeyField(User, on_delete="CASCADE")
+    user_id: int
+    emoji = peewee.CharField(max_length=64)
+    created_at = peewee.DoubleField()
+
+    class Meta:
+        table_name = "reaction"
+        indexes = ((("message", "user", "emoji"), True),)
+
+
+class ConversationEvent(BaseModel):
+    """A conversation's live event as it was published, numbered ``seq`` (1, 2, 3... per
+    conversation, assigned in the write's transaction): a client that reconnects asks for what
+    came after the last ``seq`` it saw and gets exactly that, in order."""
+
+    id = peewee.AutoField()
+    conversation = peewee.ForeignKeyField(Conversation, on_delete="CASCADE")
+    conversation_id: int
+    seq = peewee.BigIntegerField()
+    type = peewee.CharField(max_length=32)
+    data = peewee.TextField()  # JSON
+    created_at = peewee.DoubleField()
+
+    class Meta:
+        table_name = "conversation_event"
+        indexes = ((("conversation", "seq"), True),)
+
+
+class Notification(BaseModel):
+    """Something a user should look at: ``kind`` is ``mention``, ``direct_message`` or
+    ``added`` (to a group); ``read_at`` is set once read."""
+
+    id = peewee.AutoField()
+    user = peewee.ForeignKeyField(User, on_delete="CASCADE")
+    user_id: int
+    kind = peewee.CharField(max_length=32)
+    conversation = peewee.ForeignKeyField(Conversation, null=True, on_delete="CASCADE")
+    conversation_id: int | None
+    message_id = peewee.BigIntegerField(null=True)
+    actor = peewee.ForeignKeyField(User, null=True, on_delete="SET NULL",
+                                   backref="notifications_caused")
+    actor_id: int | None
+    text = peewee.CharField(max_length=500, default="")
+    created_at = peewee.DoubleField()
+    read_at = peewee.DoubleField(null=True)
+
+    class Meta:
+        table_name = "notification"
+        indexes = ((("user", "id"), False), (("user", "read_at"), False))
+
+
+ALL_MODELS += [Conversation, ConversationMember, Message, Reaction, ConversationEvent,
+               Notification]
