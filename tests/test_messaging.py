@@ -74,7 +74,8 @@ def test_notes_to_self_is_one_conversation_with_only_you(chat):
     same = chat.call("ann", "POST", "/messages/conversations",
                      {"type": "dm", "user_ids": [chat.ids["ann"]]},
                      status=200).get_json()["conversation"]
-    assert mine["id"] == same["id"] and mine["type"] == "self"
+    assert mine["id"] == same["id"]
+    assert mine["type"] == "self"
     detail = chat.call("ann", "GET", f"/messages/conversations/{mine['id']}",
                        status=200).get_json()
     assert [m["username"] for m in detail["members"]] == ["ann"]
@@ -135,22 +136,28 @@ def test_send_edit_delete_keeps_the_threads_shape(chat):
     assert reply["reply_to"] == first["id"]
     edited = chat.call("ann", "PATCH", f"/messages/messages/{first['id']}", {"body": "hello!"},
                        status=200).get_json()["message"]
-    assert edited["edited"] is True and edited["edited_at"] and edited["body"] == "hello!"
+    assert edited["edited"] is True
+    assert edited["edited_at"]
+    assert edited["body"] == "hello!"
     chat.call("bob", "PATCH", f"/messages/messages/{first['id']}", {"body": "no"}, status=403)
     chat.call("bob", "DELETE", f"/messages/messages/{first['id']}", status=403)
     gone = chat.call("ann", "DELETE", f"/messages/messages/{first['id']}",
                      status=200).get_json()["message"]
-    assert gone["deleted"] is True and gone["body"] == "" and gone["deleted_at"]
+    assert gone["deleted"] is True
+    assert gone["body"] == ""
+    assert gone["deleted_at"]
     page = chat.page("bob", cid)["messages"]
     assert [m["id"] for m in page] == [reply["id"], first["id"]]
-    assert page[1]["deleted"] is True and page[0]["reply_to"] == first["id"]
+    assert page[1]["deleted"] is True
+    assert page[0]["reply_to"] == first["id"]
 
 
 def test_bodies_are_bounded_and_a_message_needs_something(chat):
     cid = chat.dm("ann", "bob")["id"]
     path = f"/messages/conversations/{cid}/messages"
     too_long = chat.call("ann", "POST", path, {"body": "x" * 10_001}, status=400).get_json()
-    assert too_long["field"] == "body" and too_long["reason"] == "too_long"
+    assert too_long["field"] == "body"
+    assert too_long["reason"] == "too_long"
     chat.call("ann", "POST", path, {"body": "x" * 10_000}, status=201)
     assert chat.call("ann", "POST", path, {"body": "   "}, status=400).get_json()["field"] \
         == "body"
@@ -196,7 +203,8 @@ def test_cursor_paging_newest_first_and_before_is_the_same(chat):
     same = chat.page("bob", cid, f"?limit=3&before={first['next_cursor']}")
     assert same == second
     last = chat.page("bob", cid, f"?limit=3&cursor={second['next_cursor']}")
-    assert [m["id"] for m in last["messages"]] == [sent[0]] and last["next_cursor"] is None
+    assert [m["id"] for m in last["messages"]] == [sent[0]]
+    assert last["next_cursor"] is None
     for query in ("?limit=0", "?limit=201", "?limit=x", "?cursor=abc", "?since=-1"):
         chat.call("bob", "GET", f"/messages/conversations/{cid}/messages{query}", status=400)
 
@@ -211,11 +219,13 @@ def test_unread_counts_per_conversation_and_in_total(chat):
     unread = chat.call("bob", "GET", "/messages/unread", status=200).get_json()
     # bob's own message marks the DM read up to it
     assert unread["conversations"].get(str(dm), 0) == 0
-    assert unread["conversations"][str(group)] == 1 and unread["total"] == 1
+    assert unread["conversations"][str(group)] == 1
+    assert unread["total"] == 1
     chat.send("ann", dm, "one more")
     listed = {c["id"]: c for c in chat.call("bob", "GET", "/messages/conversations",
                                             status=200).get_json()["conversations"]}
-    assert listed[dm]["unread_count"] == 1 and listed[group]["unread_count"] == 1
+    assert listed[dm]["unread_count"] == 1
+    assert listed[group]["unread_count"] == 1
     assert listed[dm]["last_message"]["body"] == "one more"
     assert listed[dm]["peer"]["username"] == "ann"
     read = chat.call("bob", "POST", f"/messages/conversations/{group}/read",
@@ -263,9 +273,11 @@ def test_archive_and_mute_are_per_member(chat):
     chat.call("bob", "PATCH", f"/messages/conversations/{gid}",
               {"archived": True, "muted": True}, status=200)
     mine = chat.call("bob", "GET", f"/messages/conversations/{gid}", status=200).get_json()
-    assert mine["membership"]["archived"] and mine["membership"]["muted"]
+    assert mine["membership"]["archived"]
+    assert mine["membership"]["muted"]
     hers = chat.call("ann", "GET", f"/messages/conversations/{gid}", status=200).get_json()
-    assert not hers["membership"]["archived"] and not hers["membership"]["muted"]
+    assert not hers["membership"]["archived"]
+    assert not hers["membership"]["muted"]
     archived = chat.call("bob", "GET", "/messages/conversations?archived=true",
                          status=200).get_json()["conversations"]
     assert [c["id"] for c in archived] == [gid]
@@ -391,6 +403,7 @@ def test_events_log_numbers_each_change_in_order(chat):
     assert first["seq"] == 1
     later = chat.call("bob", "GET", f"/messages/conversations/{cid}/events?since=2",
                       status=200).get_json()
-    assert [e["seq"] for e in later["events"]] == [3] and later["more"] is False
+    assert [e["seq"] for e in later["events"]] == [3]
+    assert later["more"] is False
     since = chat.page("bob", cid, "?since=0")["messages"]
     assert [m["id"] for m in since] == [first["id"]]
