@@ -43,8 +43,9 @@ from typing import NamedTuple
 from flask import Flask, current_app, request
 from flask_socketio import Namespace, SocketIO, emit, join_room
 
-from trackeep_desktop import accounts
+from trackeep_desktop import accounts, messaging
 from trackeep_desktop.capabilities.base import PubSub, Subscription
+from trackeep_desktop.clock import SystemClock
 from trackeep_desktop.realtime import events
 from trackeep_desktop.realtime.queue import PubSubQueueManager
 from trackeep_desktop.storage.db import connection
@@ -53,6 +54,7 @@ from trackeep_desktop.storage.models import ApiKey, User
 log = logging.getLogger(__name__)
 
 EVENTS_NAMESPACE = "/events"
+MESSAGES_NAMESPACE = "/messages"
 
 
 def user_room(user_id: int) -> str:
@@ -84,6 +86,15 @@ class Admissions:
     def remove(self, namespace: str, sid: str) -> None:
         with self._lock:
             self._sockets.pop((namespace, sid), None)
+
+    def get(self, namespace: str, sid: str) -> Admitted | None:
+        with self._lock:
+            return self._sockets.get((namespace, sid))
+
+    def users_in(self, namespace: str) -> set[int]:
+        """The users with a socket on this instance in ``namespace``."""
+        with self._lock:
+            return {a.user_id for (ns, _), a in self._sockets.items() if ns == namespace}
 
     def items(self) -> list[tuple[tuple[str, str], Admitted]]:
         with self._lock:
@@ -171,6 +182,161 @@ class EventsNamespace(AdmittingNamespace):
     """``/events``: the signed-in user's live ``change`` events (server to client only)."""
 
     scope = "read"
+
+
+class TypingThrottle:
+    """At most one typing event relayed per user and conversation every :attr:`INTERVAL`
+    seconds (a client typing, or a broken one emitting 1,000 a second, costs the others one
+    event); a client shows "typing" for :attr:`EXPIRES` seconds after the last one, so a
+    lost ``stopped`` never leaves it on. Per instance: a socket stays on one instance."""
+
+    INTERVAL = 2.0
+    EXPIRES = 5.0
+    #: Entries older than this are forgotten (bounds the memory of a long-running instance).
+    FORGET_AFTER = 60.0
+
+    def __init__(self, clock=None):
+        self.clock = clock or SystemClock()
+        self._last: dict[tuple[int, int], float] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, user_id: int, conversation_id: int, started: bool) -> bool:
+        """Whether to relay this typing event (a ``stopped`` after a relayed start always
+        is, and resets the throttle)."""
+        now = self.clock.now()
+        key = (user_id, conversation_id)
+        with self._lock:
+            if len(self._last) > 10_000:
+                self._last = {k: t for k, t in self._last.items()
+                              if now - t < self.FORGET_AFTER}
+            last = self._last.get(key)
+            if not started:
+                return self._last.pop(key, None) is not None
+            if last is not None and now - last < self.INTERVAL:
+                return False
+            self._last[key] = now
+            return True
+
+
+def _conversation_id(data) -> int | None:
+    value = data.get("conversation_id") if isinstance(data, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return None
+    if isinstance(value, str):
+        if not value.isdigit():
+            return None
+        value = int(value)
+    return value if 1 <= value <= 2**63 - 1 else None
+
+
+class MessagesNamespace(AdmittingNamespace):
+    """``/messages``: the live events of the user's conversations (``event``, in the
+    original's envelope with its ``seq``) and their notifications (``notification``).
+
+    A client emits ``sync`` ``{"conversations": {id: last_seq}}`` after (re)connecting and
+    gets, as the acknowledgement, every event it missed, in order (``{"events": {id: [...]},
+    "more": {id: bool}}``; ask again from the last seq while ``more``); it emits ``typing``
+    ``{conversation_id, typing: true|false}``. Every other event reaches it without asking:
+    see :func:`bridge_conversation_events`.
+    """
+
+    scope = "read"
+    #: Events returned per conversation by one ``sync``.
+    SYNC_LIMIT = 5000
+
+    def __init__(self, namespace: str, admissions: Admissions, db, pubsub: PubSub,
+                 typing: TypingThrottle):
+        super().__init__(namespace, admissions)
+        self.db = db
+        self.pubsub = pubsub
+        self.typing = typing
+
+    def _user(self) -> int | None:
+        admitted = self.admissions.get(self.namespace, request.sid)
+        return admitted.user_id if admitted is not None else None
+
+    def on_sync(self, data=None):
+        """The events after each conversation's last seen ``seq`` (the member's own
+        conversations only; others are left out, as if they did not exist)."""
+        user_id = self._user()
+        wanted = (data or {}).get("conversations") if isinstance(data, dict) else None
+        if user_id is None or not isinstance(wanted, dict):
+            return {"error": "send {conversations: {id: last_seq}}"}
+        events_out: dict[str, list] = {}
+        more: dict[str, bool] = {}
+        with connection(self.db):
+            for key, since in list(wanted.items())[:1000]:
+                conversation_id = _conversation_id({"conversation_id": key})
+                if conversation_id is None or isinstance(since, bool) or not isinstance(
+                        since, int) or since < 0:
+                    continue
+                try:
+                    found, has_more = messaging.events_since(user_id, conversation_id, since,
+                                                             self.SYNC_LIMIT)
+                except messaging.NotFound:
+                    continue
+                events_out[str(conversation_id)] = found
+                more[str(conversation_id)] = has_more
+        return {"events": events_out, "more": more}
+
+    def on_typing(self, data=None):
+        """Relay ``typing.started``/``typing.stopped`` to the conversation's members, throttled
+        (see :class:`TypingThrottle`); a non-member's typing goes nowhere."""
+        user_id = self._user()
+        conversation_id = _conversation_id(data)
+        if user_id is None or conversation_id is None:
+            return
+        started = data.get("typing", True) is not False
+        if not self.typing.allow(user_id, conversation_id, started):
+            return
+        with connection(self.db):
+            if not messaging.is_member(user_id, conversation_id):
+                return
+            user = User.get_or_none(User.id == user_id)
+        kind = "typing.started" if started else "typing.stopped"
+        self.pubsub.publish(messaging.conversation_channel(conversation_id), messaging.envelope(
+            kind, conversation_id, {"user_id": user_id,
+                                    "username": user.username if user else None,
+                                    "expires_in": self.typing.EXPIRES}))
+
+
+def bridge_conversation_events(socketio: SocketIO, pubsub: PubSub, admissions: Admissions,
+                               db) -> list[Subscription]:
+    """Relay every ``messages:{id}`` event to the members of that conversation connected to
+    this instance, and every ``notifications:{user_id}`` to that user's sockets.
+
+    Membership is read from the database for each event (one query, and none when this
+    instance has no ``/messages`` socket), so a member removed on any instance stops
+    receiving at once on every instance, and one added starts, with no room to keep in step.
+    The removed member still hears of their own removal."""
+
+    def relay(channel: str, message) -> None:
+        conversation_id = messaging.id_of_channel(channel, messaging.CONVERSATION_PREFIX)
+        if conversation_id is None or not isinstance(message, dict):
+            return
+        local = admissions.users_in(MESSAGES_NAMESPACE)
+        if not local:
+            return
+        with connection(db):
+            members = set(messaging.member_ids(conversation_id))
+        data = message.get("data")
+        if (message.get("type") == "conversation.updated" and isinstance(data, dict)
+                and data.get("action") == "member_removed"
+                and isinstance(data.get("user_id"), int)):
+            members.add(data["user_id"])
+        for user_id in sorted(local & members):
+            socketio.emit("event", message, namespace=MESSAGES_NAMESPACE,
+                          to=user_room(user_id), ignore_queue=True)
+
+    def relay_notification(channel: str, message) -> None:
+        user_id = messaging.id_of_channel(channel, messaging.NOTIFICATION_PREFIX)
+        if user_id is None:
+            return
+        socketio.emit("notification", message, namespace=MESSAGES_NAMESPACE,
+                      to=user_room(user_id), ignore_queue=True)
+
+    return [pubsub.subscribe(messaging.CONVERSATION_PATTERN, relay),
+            pubsub.subscribe(messaging.NOTIFICATION_PATTERN, relay_notification)]
 
 
 def bridge_change_events(socketio: SocketIO, pubsub: PubSub) -> Subscription:
@@ -266,12 +432,17 @@ def create_socketio(app: Flask, config: dict) -> SocketIO:
     socketio.on_namespace(SystemNamespace("/", admissions))
     socketio.on_namespace(EventsNamespace(EVENTS_NAMESPACE, admissions))
     if state is not None:
+        socketio.on_namespace(MessagesNamespace(
+            MESSAGES_NAMESPACE, admissions, state.db, state.capabilities.pubsub,
+            TypingThrottle(config.get("CLOCK"))))
         if queue is not None:
             state.on_close.append(queue.close)
         pubsub = state.capabilities.pubsub
         for subscription in (bridge_change_events(socketio, pubsub),
                              disconnect_ended_credentials(socketio, pubsub, admissions,
-                                                          state.db)):
+                                                          state.db),
+                             *bridge_conversation_events(socketio, pubsub, admissions,
+                                                         state.db)):
             state.on_close.append(subscription.unsubscribe)
         # The safety net under the announcements: a key revoked by a process that shares
         # only the database (the CLI without Redis), or an announcement lost while Redis
