@@ -407,3 +407,22 @@ def test_events_log_numbers_each_change_in_order(chat):
     assert later["more"] is False
     since = chat.page("bob", cid, "?since=0")["messages"]
     assert [m["id"] for m in since] == [first["id"]]
+
+
+@pytest.mark.sqlite_only
+def test_a_page_of_messages_is_read_through_the_conversation_index(chat, app):
+    """A 100,000-message conversation opens as fast as a new one: the page query walks the
+    ``(conversation, id)`` index backwards from the cursor, never the table."""
+    from trackeep_desktop.storage.db import connection
+    from trackeep_desktop.storage.models import Message
+
+    cid = chat.dm("ann", "bob")["id"]
+    with connection(app.extensions["trackeep"].db) as db:
+        query = (Message.select().where(Message.conversation == cid, Message.id < 500)
+                 .order_by(Message.id.desc()).limit(51))
+        sql, params = query.sql()
+        plan = " ".join(str(row[-1]) for row in
+                        db.execute_sql(f"EXPLAIN QUERY PLAN {sql}", params).fetchall())
+    assert "USING INDEX message_conversation_id_id" in plan or \
+        "USING COVERING INDEX message_conversation_id_id" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan  # no sort: the index gives the order
