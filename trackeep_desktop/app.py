@@ -191,6 +191,7 @@ def init_domains(app: Flask, state: TrackeepState) -> None:
     from trackeep_desktop.items import api as items_api
     from trackeep_desktop.items import pages as items_pages
     from trackeep_desktop.messaging import api as messaging_api
+    from trackeep_desktop.messaging import pages as messaging_pages
     from trackeep_desktop.realtime import namespaces
     from trackeep_desktop.search import api as search_api
     from trackeep_desktop.transfer import api as transfer_api
@@ -199,6 +200,6 @@ def init_domains(app: Flask, state: TrackeepState) -> None:
 
     for domain in (hosts, web_requests, headers, observability, errors, auth, accounts_api,
                    accounts_pages, items_api, items_pages, files_api, search_api,
-                   transfer_api, backup_api, backup_pages, messaging_api, openapi, api,
-                   namespaces):
+                   transfer_api, backup_api, backup_pages, messaging_api, messaging_pages,
+                   openapi, api, namespaces):
         domain.init_app(app, state)

@@ -1,7 +1,7 @@
 // The shell around every signed-in page: the sidebar on phones, the theme switch, the help
 // overlay, keyboard shortcuts, the search box, and live updates over Socket.IO.
 
-import { api, page, showError, toast } from "./api.js";
+import { api, h, openDialog, page, showError, timeAgo, toast } from "./api.js";
 
 const shell = document.getElementById("shell");
 
@@ -141,3 +141,50 @@ function connectLive() {
 }
 
 connectLive();
+
+// ------------------------------------------------------------------ notifications (the bell)
+
+const bell = document.getElementById("bell");
+const bellCount = document.getElementById("bell-count");
+let unreadNotifications = 0;
+
+function showBell(count) {
+  unreadNotifications = Math.max(0, count);
+  bellCount.hidden = unreadNotifications === 0;
+  bellCount.textContent = unreadNotifications > 99 ? "99+" : String(unreadNotifications);
+  bell.setAttribute("aria-label", unreadNotifications
+    ? `Notifications: ${unreadNotifications} unread` : "Notifications");
+}
+
+async function openNotifications() {
+  const data = await api.get("/notifications");
+  showBell(data.unread_count);
+  const list = h("ul", { class: "notifications" }, data.notifications.length
+    ? data.notifications.map((n) => h("li", { class: n.read ? "" : "unread" },
+      h("a", { href: n.conversation_id ? `/messages#c${n.conversation_id}` : "/messages" },
+        n.text), h("span", { class: "muted small" }, timeAgo(n.created_at))))
+    : h("li", { class: "muted" }, "Nothing new."));
+  const markAll = h("button", { type: "button", class: "secondary", onclick: async () => {
+    const done = await api.post("/notifications/read", { all: true });
+    showBell(done.unread_count);
+    dialog.close();
+  } }, "Mark all read");
+  const dialog = openDialog("Notifications", list, h("div", { class: "form-actions" }, markAll));
+}
+
+function connectMessages() {
+  if (typeof window.io !== "function" || !bell) return;
+  // /messages carries the user's conversation events and notifications (messages.js reads
+  // the conversation events from this same socket).
+  const socket = window.io("/messages");
+  socket.on("notification", (event) => {
+    showBell(unreadNotifications + 1);
+    if (!location.pathname.startsWith("/messages")) toast(event.data.text);
+  });
+  window.trackeepMessages = socket;
+  api.get("/notifications", { unread: "true" }).then((data) => showBell(data.unread_count))
+    .catch(() => {});
+}
+
+bell?.addEventListener("click", () => openNotifications().catch(showError));
+connectMessages();
