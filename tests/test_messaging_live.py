@@ -225,3 +225,25 @@ def test_two_instances_on_one_redis_converse_and_catch_up_after_a_reconnect(
         _close(clients)
         for instance in served:
             instance.stop()
+
+
+def test_ending_a_session_closes_its_messages_socket_and_keys_need_read(app):
+    actions, tokens, _ = people(app)
+    sio = app.extensions["trackeep"].socketio
+    socket = sio.test_client(app, namespace=MESSAGES_NAMESPACE, headers=bearer(tokens["ann"]))
+    assert socket.is_connected(MESSAGES_NAMESPACE)
+    actions.api("POST", "/auth/logout", tokens["ann"])
+    assert wait_until(lambda: not socket.is_connected(MESSAGES_NAMESPACE))
+    writer, _ = actions.create_key(tokens["bob"], ["messages:write"])
+    assert not sio.test_client(app, namespace=MESSAGES_NAMESPACE,
+                               headers=bearer(writer)).is_connected(MESSAGES_NAMESPACE)
+    reader, _ = actions.create_key(tokens["bob"], ["read"])
+    by_key = sio.test_client(app, namespace=MESSAGES_NAMESPACE, headers=bearer(reader))
+    assert by_key.is_connected(MESSAGES_NAMESPACE)
+    bad = by_key.emit("sync", {"conversations": "all"}, namespace=MESSAGES_NAMESPACE,
+                      callback=True)
+    assert "error" in bad
+    by_key.emit("typing", {"conversation_id": "x"}, namespace=MESSAGES_NAMESPACE)
+    by_key.emit("typing", None, namespace=MESSAGES_NAMESPACE)
+    assert events_of(by_key) == []
+    by_key.disconnect(MESSAGES_NAMESPACE)
