@@ -334,7 +334,8 @@ def test_attachments_are_cards_of_the_senders_own_items(chat):
     assert "details" not in str(seen)
     chat.call("bob", "GET", f"/notes/{note['id']}", status=404)  # the card, not the item
     for bad in ([{"type": "note", "id": bobs["id"]}], [{"type": "user", "id": 1}], "x",
-                [{"type": "note", "id": "one"}]):
+                [{"type": "note", "id": "one"}], [{"type": {}, "id": 1}],
+                [{"type": ["note"], "id": 1}]):
         chat.call("ann", "POST", f"/messages/conversations/{cid}/messages",
                   {"body": "x", "attachments": bad}, status=400)
     # references (the original's name) are attachments too; a card alone is a message

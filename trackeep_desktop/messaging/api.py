@@ -180,7 +180,9 @@ def list_conversations():
 
 @bp.post("/messages/conversations")
 @api_doc(body=OPEN_INPUT, response=_wrap("conversation", CONVERSATION), status=201,
-         responses={200: "the direct conversation (or notes to self) already there"})
+         responses={200: {"description": "the direct conversation (or notes to self) "
+                               "already there", "content": {"application/json": {
+                                   "schema": _wrap("conversation", CONVERSATION)}}}})
 @require_scope(SCOPE)
 def open_conversation():
     """Open a conversation: ``dm`` (one other person, one conversation per pair),
@@ -208,7 +210,8 @@ def get_conversation(conversation_id: int):
 @bp.patch("/messages/conversations/<id:conversation_id>")
 @api_doc(body=CHANGE_INPUT, response={"type": "object", "properties": {
     "conversation": CONVERSATION, "membership": MEMBERSHIP,
-    "members": {"type": "array", "items": MEMBER}}})
+    "members": {"type": "array", "items": MEMBER}}},
+    responses={409: "a name or topic for a conversation that is not a group"})
 @require_scope(SCOPE)
 def update_conversation(conversation_id: int):
     """Rename a group or change its topic (owners and admins), or archive or mute it for
@@ -244,7 +247,7 @@ def set_role(conversation_id: int, user_id: int):
 
 
 @bp.delete("/messages/conversations/<id:conversation_id>/members/<id:user_id>")
-@api_doc(responses={409: "the last owner cannot leave, or not a group"})
+@api_doc(status=204, responses={409: "the last owner cannot leave, or not a group"})
 @require_scope(SCOPE)
 def remove_member(conversation_id: int, user_id: int):
     """Remove a member from a group, or leave it (your own id)."""
@@ -379,6 +382,7 @@ def add_reaction(message_id: int):
 
 
 @bp.delete("/messages/messages/<id:message_id>/reactions/<path:emoji>")
+@api_doc(status=204)
 @require_scope(SCOPE)
 def remove_reaction(message_id: int, emoji: str):
     """Take back your reaction."""

@@ -129,7 +129,8 @@ def _attachments(user_id: int, data: Mapping[str, Any]) -> list[dict]:
                            "too_long")
     cards: list[dict] = []
     for entry in raw:
-        if not isinstance(entry, dict) or entry.get("type") not in ATTACHABLE:
+        if (not isinstance(entry, dict) or not isinstance(entry.get("type"), str)
+                or entry["type"] not in ATTACHABLE):
             raise InvalidInput("An attachment is {type, id}, type one of "
                                + ", ".join(ATTACHABLE) + ".", "attachments")
         model, title = ATTACHABLE[entry["type"]]

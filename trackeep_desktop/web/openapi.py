@@ -80,10 +80,11 @@ def query_param(name: str, description: str, schema_: dict | None = None) -> dic
 def api_doc(summary: str | None = None, *, body: dict | None = None,
             response: dict | None = None, status: int = 200, array: bool = False,
             paged: bool = False, params: Iterable[dict] = (),
-            responses: dict[int, str] | None = None, body_required: bool = True):
+            responses: dict[int, str | dict] | None = None, body_required: bool = True):
     """Declare what OpenAPI cannot read from the code: the JSON ``body`` schema, the
     ``response`` schema (a list of it when ``array``; ``paged`` adds the paging headers),
-    the success ``status``, query ``params`` and extra ``responses`` ``{status: meaning}``.
+    the success ``status``, query ``params`` and extra ``responses`` ``{status: meaning}``
+    (a refusal's meaning, answered with the error body, or a whole OpenAPI response object).
     The summary defaults to the docstring's first line."""
 
     def decorate(view):
@@ -185,7 +186,8 @@ def _operation(endpoint: str, method: str, view, path_params: list[dict],
         }
     responses: dict[str, Any] = {status: success}
     for code, meaning in doc.get("responses", {}).items():
-        responses[str(code)] = _error(meaning)
+        # a string is a refusal's meaning (the error body); a dict a whole response object
+        responses[str(code)] = meaning if isinstance(meaning, dict) else _error(meaning)
     if "requestBody" in operation:
         responses.setdefault("400", _error("invalid input: the field and the reason"))
     elif doc.get("params"):
