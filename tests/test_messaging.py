@@ -427,3 +427,19 @@ def test_a_page_of_messages_is_read_through_the_conversation_index(chat, app):
     assert "USING INDEX message_conversation_id_id" in plan or \
         "USING COVERING INDEX message_conversation_id_id" in plan, plan
     assert "TEMP B-TREE" not in plan, plan  # no sort: the index gives the order
+
+
+def test_everyone_active_may_be_messaged_and_the_last_member_out_ends_a_group(chat):
+    users = chat.call("ann", "GET", "/messages/users", status=200).get_json()["users"]
+    assert [u["username"] for u in users] == ["bob", "cyd", "owner"]
+    chat.call("owner", "PATCH", f"/admin/users/{chat.ids['cyd']}", {"is_active": False})
+    users = chat.call("ann", "GET", "/messages/users", status=200).get_json()["users"]
+    assert "cyd" not in [u["username"] for u in users]
+    answer = chat.call("ann", "POST", "/messages/conversations",
+                       {"type": "dm", "user_ids": [chat.ids["cyd"]]}, status=400)
+    assert answer.get_json()["field"] == "user_ids"
+    solo = chat.group("ann", "Solo")
+    chat.send("ann", solo["id"], "echo")
+    chat.call("ann", "DELETE", f"/messages/conversations/{solo['id']}/members/{chat.ids['ann']}",
+              status=204)
+    chat.call("ann", "GET", f"/messages/conversations/{solo['id']}", status=404)
