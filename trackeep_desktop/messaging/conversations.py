@@ -138,18 +138,27 @@ def _check_people(user_ids: list[int]) -> None:
 # ------------------------------------------------------------------------------ events
 
 
-def record_event(conversation_id: int, event_type: str, data: Any, *, now: float,
-                 outbox: Outbox) -> int:
-    """Number one event of the conversation and store it, inside the caller's transaction,
-    then publish it after the commit; returns its ``seq``.
+def next_seq(conversation_id: int) -> int:
+    """Take the conversation's next event number, inside the caller's transaction.
 
-    The ``UPDATE`` takes the conversation row's lock (SQLite's transactions hold the write
-    lock from their start), so two writers get consecutive numbers and commit in that order:
-    a client that has seen ``seq`` N has seen every event numbered below it."""
+    The ``UPDATE`` takes the conversation row's lock until the commit (SQLite's transactions
+    hold the write lock from their start), so writers to one conversation get consecutive
+    numbers and commit in that order: a client that has seen ``seq`` N has seen every event
+    numbered below it. Take it before inserting a message, so message ids follow the same
+    order (read state compares ids: a message committed later must never have a lower id)."""
     Conversation.update(last_seq=Conversation.last_seq + 1).where(
         Conversation.id == conversation_id).execute()
-    seq = Conversation.select(Conversation.last_seq).where(
+    return Conversation.select(Conversation.last_seq).where(
         Conversation.id == conversation_id).scalar()
+
+
+def record_event(conversation_id: int, event_type: str, data: Any, *, now: float,
+                 outbox: Outbox, seq: int | None = None) -> int:
+    """Store one event of the conversation, numbered ``seq`` (taken now with
+    :func:`next_seq` when None), inside the caller's transaction, and publish it after the
+    commit; returns its ``seq``."""
+    if seq is None:
+        seq = next_seq(conversation_id)
     ConversationEvent.create(conversation=conversation_id, seq=seq, type=event_type,
                              data=json.dumps(data), created_at=now)
     outbox.publish(conversation_channel(conversation_id),

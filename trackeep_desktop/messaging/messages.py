@@ -46,6 +46,7 @@ from .conversations import (
     NotFound,
     conversations_of,
     membership,
+    next_seq,
     parse_id,
     record_event,
     user_brief,
@@ -189,14 +190,14 @@ def send_message(user_id: int, conversation_id: int, data: Mapping[str, Any], *,
                 raise InvalidInput("The message replied to is not in this conversation.",
                                    "reply_to", "not_found")
         mentions = _mentions(conversation_id, body, user_id)
-        # The seq is the conversation's event number of this message's creation.
+        # The seq (the event number of this message's creation) is taken first: under the
+        # conversation's lock, message ids then follow commit order too.
+        seq = next_seq(conversation_id)
         message = Message.create(conversation=conversation_id, sender=user_id, body=body,
                                  reply_to=reply_to, attachments=json.dumps(cards),
-                                 mentions=json.dumps(mentions), seq=0, created_at=now)
-        rendered = messages_to_json([message])[0]
-        message.seq = record_event(conversation_id, "message.created", rendered, now=now,
-                                   outbox=outbox)
-        message.save(only=[Message.seq])
+                                 mentions=json.dumps(mentions), seq=seq, created_at=now)
+        record_event(conversation_id, "message.created", messages_to_json([message])[0],
+                     now=now, outbox=outbox, seq=seq)
         Conversation.update(last_message_at=now, updated_at=now).where(
             Conversation.id == conversation_id).execute()
         member.last_read_message_id = message.id  # your own message is read
@@ -362,7 +363,7 @@ def messages_since(user_id: int, conversation_id: int, since: int,
     membership(user_id, conversation_id)
     return list(Message.select().where(Message.conversation == conversation_id,
                                        Message.seq > since)
-                .order_by(Message.id).limit(limit))
+                .order_by(Message.seq).limit(limit))
 
 
 def search_messages(user_id: int, data: Mapping[str, Any]) -> list[Message]:

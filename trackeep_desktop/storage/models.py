@@ -426,7 +426,7 @@ class Message(BaseModel):
 
     class Meta:
         table_name = "message"
-        indexes = ((("conversation", "id"), False),)
+        indexes = ((("conversation", "id"), False), (("conversation", "seq"), False))
 
 
 class Reaction(BaseModel):

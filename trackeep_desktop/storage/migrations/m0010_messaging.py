@@ -60,7 +60,7 @@ def upgrade(db, migrator):
         class Meta:
             database = db
             table_name = "message"
-            indexes = ((("conversation", "id"), False),)
+            indexes = ((("conversation", "id"), False), (("conversation", "seq"), False))
 
     class Reaction(peewee.Model):
         message = peewee.ForeignKeyField(Message, on_delete="CASCADE")
