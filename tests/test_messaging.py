@@ -477,3 +477,22 @@ def test_concurrent_senders_get_consecutive_sequence_numbers(chat, app):
     # ids follow the same order, so "read up to id N" never skips a later commit
     messages = chat.page("bob", gid, "?limit=100")["messages"][::-1]
     assert [m["seq"] for m in messages] == list(range(start + 1, start + 61))
+
+
+def test_deleting_an_account_keeps_the_others_threads(chat):
+    gid = chat.group("ann", "Stay", "bob")["id"]
+    sent = chat.send("ann", gid, "from ann @bob")
+    mine = chat.send("bob", gid, "from bob")
+    chat.call("ann", "POST", f"/messages/messages/{mine['id']}/reactions", {"emoji": "👍"},
+              status=200)
+    chat.call("bob", "PATCH", f"/messages/conversations/{gid}/members/{chat.ids['bob']}",
+              {"role": "owner"}, status=403)  # ann is the owner; bob cannot promote himself
+    chat.call("owner", "DELETE", f"/admin/users/{chat.ids['ann']}", status=200)
+    page = chat.page("bob", gid)["messages"]
+    assert [m["id"] for m in page] == [mine["id"], sent["id"]]
+    assert page[1]["sender"] is None
+    assert page[0]["reactions"] == []
+    detail = chat.call("bob", "GET", f"/messages/conversations/{gid}", status=200).get_json()
+    assert [m["username"] for m in detail["members"]] == ["bob"]
+    notes = chat.call("bob", "GET", "/notifications", status=200).get_json()["notifications"]
+    assert [n["actor_id"] for n in notes] == [None, None]
