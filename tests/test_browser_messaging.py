@@ -40,12 +40,14 @@ def expect(target):
 
 @pytest.fixture
 def server(make_app):
-    """A real server with the owner and ann."""
+    """A real server with the owner and ann; ``server.tokens`` holds their API tokens."""
     app = make_app(**GENEROUS_LIMITS, FETCH_METADATA=False)
     actions = AuthActions(app)
     owner, _ = actions.register_owner()
     actions.create_user(owner, "ann")
     http = ThreadServer(app)
+    http.actions = actions
+    http.tokens = {"owner": owner, "ann": actions.token("ann")}
     try:
         yield http
     finally:
@@ -139,3 +141,23 @@ def test_two_people_chat_live_with_unread_badges_typing_replies_and_reactions(tw
     expect(ann.locator("dialog .notifications li").first).to_contain_text("mentioned you")
     ann.click("dialog button:has-text('Mark all read')")
     expect(ann.locator("#bell-count")).to_be_hidden()
+
+
+def test_scrolling_up_loads_older_messages(two_pages, server):
+    owner, _ = two_pages
+    actions, token = server.actions, server.tokens["ann"]
+    ann_id = actions.api("GET", "/auth/me", token).get_json()["user"]["id"]
+    cid = actions.api("POST", "/messages/conversations", server.tokens["owner"],
+                      json={"type": "dm", "user_ids": [ann_id]}).get_json()["conversation"]["id"]
+    for i in range(130):
+        assert actions.api("POST", f"/messages/conversations/{cid}/messages", token,
+                           json={"body": f"line {i}"}).status_code == 201
+    owner.goto(f"/messages#c{cid}")
+    expect(owner.locator(".msg", has_text="line 129")).to_be_visible()
+    expect(owner.locator(".msg")).to_have_count(50)
+    for count in (100, 130):
+        owner.locator("#messages").evaluate("node => { node.scrollTop = 0; }")
+        expect(owner.locator(".msg")).to_have_count(count)
+    expect(owner.locator(".msg").first).to_contain_text("line 0")
+    dm = owner.locator(".conversation", has_text="Ann")
+    expect(dm.locator(".unread")).to_have_count(0)  # opened: read

@@ -174,6 +174,14 @@ async function openConversation(id) {
   renderList();
   markRead();
   input.focus();
+  fillUp().catch(showError);
+}
+
+/** Load older pages until the thread can scroll (scrolling up is what loads the rest). */
+async function fillUp() {
+  while (state.nextCursor && thread.scrollHeight <= thread.clientHeight && !state.loadingOlder) {
+    await loadOlder();
+  }
 }
 
 async function loadOlder() {
@@ -198,6 +206,7 @@ async function markRead() {
   const last = state.messages[state.messages.length - 1];
   if (!last || (c.unread_count === 0 && c.membership?.last_read_message_id >= last.id)) return;
   c.unread_count = 0;
+  if (c.membership) c.membership.last_read_message_id = last.id;
   renderList();
   await api.post(`/messages/conversations/${c.id}/read`, { message_id: last.id });
 }
