@@ -322,6 +322,9 @@ def test_admin_manages_users_in_the_ui(actions, browser):
     page = browser.get("/admin/users")
     assert page.status_code == 200
     assert "Add a user" in text(page)
+    # The new user's role defaults to user, not to the first option (admin).
+    new_role = re.search(r'<select id="f-role" name="role">(.*?)</select>', text(page)).group(1)
+    assert re.findall(r"<option selected>(\w+)</option>", new_role) == ["user"]
     created = AuthActions.form_post(browser, "/admin/users", "/admin/users", {
         "full_name": "Ann", "email": "ann@example.com", "username": "ann",
         "password": PASSWORD, "role": "user"})

@@ -252,6 +252,19 @@ def test_add_and_complete_a_task(signed_in, owner):
     expect(done).to_have_attribute("aria-checked", "true")
 
 
+def test_a_task_due_today_is_due_not_overdue(signed_in, owner):
+    page = signed_in
+    today = page.evaluate("(() => { const d = new Date(); return `${d.getFullYear()}-"
+                          "${String(d.getMonth() + 1).padStart(2, '0')}-"
+                          "${String(d.getDate()).padStart(2, '0')}`; })()")
+    owner.api("POST", "/tasks", {"title": "Due today", "due_date": today})
+    owner.api("POST", "/tasks", {"title": "Due long ago", "due_date": "2020-01-15"})
+    page.goto("/tasks")
+    expect(page.locator("li.item", has_text="Due today")).to_contain_text("Due ")
+    expect(page.locator("li.item", has_text="Due today").locator(".overdue")).to_have_count(0)
+    expect(page.locator("li.item", has_text="Due long ago").locator(".overdue")).to_have_count(1)
+
+
 def test_lists_filter_by_a_tag_from_a_chip_the_select_and_the_url(signed_in, owner):
     page = signed_in
     owner.api("POST", "/bookmarks", {"url": "https://a.example/", "title": "Tagged read",

@@ -68,9 +68,18 @@ function dueFromInput(value) {
   return value ? new Date(`${value}T23:59:59`).toISOString() : null;
 }
 
+/**
+ * Past due: after the due moment, or for a due *day* (a date without a time of day: stored as
+ * midnight UTC) after the end of that day here, so a task due today is not "Overdue" today.
+ */
 function isOverdue(task) {
-  return task.due_date && !["completed", "cancelled"].includes(task.status) &&
-    new Date(task.due_date).getTime() < Date.now();
+  if (!task.due_date || ["completed", "cancelled"].includes(task.status)) return false;
+  const dayOnly = /^(\d{4})-(\d{2})-(\d{2})(T00:00(:00(\.0+)?)?(Z|[+-]00:?00))?$/.exec(task.due_date);
+  if (dayOnly) {
+    const [, year, month, day] = dayOnly;
+    return new Date(Number(year), Number(month) - 1, Number(day), 23, 59, 59, 999) < new Date();
+  }
+  return new Date(task.due_date).getTime() < Date.now();
 }
 
 function checkButton(task, label) {
