@@ -402,6 +402,31 @@ def test_saved_searches_can_be_created_listed_renamed_run_and_deleted(app):
     assert actions.api("GET", f"/search/saved/{saved['id']}", token).status_code == 404
 
 
+def test_the_same_search_is_saved_once(app):
+    actions = AuthActions(app)
+    token, _ = actions.register_owner()
+    first = actions.api("POST", "/search/saved", token, json={"name": "Maps",
+                                                               "query": "harbour type:note"})
+    assert first.status_code == 201
+    again = actions.api("POST", "/search/saved", token,
+                        json={"name": "Other name", "query": "  harbour   type:note "})
+    assert again.status_code == 409
+    assert again.get_json()["field"] == "query"
+    assert "Maps" in again.get_json()["error"]
+    other = actions.api("POST", "/search/saved", token, json={"name": "B", "query": "bread"})
+    assert other.status_code == 201
+    moved = actions.api("PATCH", f"/search/saved/{other.get_json()['id']}", token,
+                        json={"query": "harbour type:note"})
+    assert moved.status_code == 409
+    # Saving it again under its own id (a rename) is no conflict.
+    renamed = actions.api("PATCH", f"/search/saved/{first.get_json()['id']}", token,
+                          json={"name": "Harbours", "query": "harbour type:note"})
+    assert renamed.status_code == 200
+    ann = actions.token(actions.create_user(token, "ann")["username"])
+    assert actions.api("POST", "/search/saved", ann,
+                       json={"name": "Maps", "query": "harbour type:note"}).status_code == 201
+
+
 def test_read_keys_search_but_cannot_save(app):
     actions = AuthActions(app)
     token, _ = actions.register_owner()
