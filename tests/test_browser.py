@@ -721,6 +721,15 @@ def test_theme_switch_is_saved_to_the_profile(signed_in, owner):
     assert owner.api("GET", "/auth/me")["user"]["theme"] == "dark"
 
 
+def test_toasts_stack_at_most_three_and_do_not_repeat(signed_in, owner):
+    page = signed_in
+    page.evaluate("""import('/static/js/api.js').then((m) => {
+        for (const n of [1, 2, 3, 4, 5, 5]) m.toast(`Saved ${n}`);
+    })""")
+    expect(page.locator(".toast")).to_have_count(3)
+    assert page.locator(".toast .msg").all_inner_texts() == ["Saved 3", "Saved 4", "Saved 5"]
+
+
 def test_a_refused_request_shows_the_servers_message(signed_in, owner):
     page = signed_in
     page.goto("/tags")
