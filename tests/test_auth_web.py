@@ -264,7 +264,13 @@ def test_api_keys_are_created_shown_once_and_revoked(actions, browser):
         "csrf_token": csrf_from(page), "name": "backup script",
         "scopes": ["read", "files:write"], "expires_in_days": "30"})
     assert created.status_code == 200
-    key = re.search(r'<p class="secret">(tk_[^<]+)</p>', text(created)).group(1)
+    shown = text(created)
+    key = re.search(r'<code class="secret" id="new-key-value">(tk_[^<]+)</code>',
+                    shown).group(1)
+    # At the top, with a Copy button, and the Security tab still marked as the page's.
+    assert shown.index("new-key-value") < shown.index('id="sessions"')
+    assert 'data-copy="#new-key-value"' in shown
+    assert re.search(r'<a href="/settings/security" aria-current="page">Security</a>', shown)
     assert actions.api("GET", "/browser-extension/validate", key).get_json()[
         "permissions"] == ["read", "files:write"]
     later = text(browser.get("/settings/security"))

@@ -721,6 +721,23 @@ def test_theme_switch_is_saved_to_the_profile(signed_in, owner):
     assert owner.api("GET", "/auth/me")["user"]["theme"] == "dark"
 
 
+def test_a_new_api_key_is_shown_at_the_top_and_copied_with_one_click(signed_in, owner):
+    page = signed_in
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"],
+                                   origin=owner.url)
+    page.goto("/settings/security")
+    page.fill("#f-key-name", "Backup script")
+    page.get_by_role("button", name="Create a key").click()
+    heading = page.get_by_role("heading", name="Copy your new key now")
+    expect(heading).to_be_in_viewport()
+    key = page.locator("#new-key-value").inner_text()
+    assert key.startswith("tk_")
+    expect(page.locator(".tabs a[aria-current=page]")).to_have_text("Security")
+    page.get_by_role("button", name="Copy").click()
+    expect_toast(page, "Copied.")
+    assert page.evaluate("navigator.clipboard.readText()") == key
+
+
 def test_toasts_stack_at_most_three_and_do_not_repeat(signed_in, owner):
     page = signed_in
     page.evaluate("""import('/static/js/api.js').then((m) => {

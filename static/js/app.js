@@ -141,3 +141,20 @@ function connectLive() {
 }
 
 connectLive();
+
+// ------------------------------------------------------------------------- copy buttons
+
+/** <button data-copy="#selector">: copy that element's text, and say so. */
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("[data-copy]");
+  if (!button) return;
+  const source = document.querySelector(button.dataset.copy);
+  if (!source) return;
+  try {
+    await navigator.clipboard.writeText(source.textContent.trim());
+    toast("Copied.");
+  } catch {
+    window.getSelection().selectAllChildren(source);  // the user can copy it by hand
+    toast("Select the text and copy it with Ctrl+C.", { kind: "error" });
+  }
+});

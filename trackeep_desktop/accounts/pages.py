@@ -262,7 +262,7 @@ def render_profile(status: int = 200, **context):
     context.setdefault("notice", NOTICES.get(request.args.get("notice", "")))
     return render_template("accounts/profile.html", user=current_user(), themes=accounts.THEMES,
                            timezones=timezones(), errors=context.pop("errors", {}),
-                           **context), status
+                           active_tab="profile", **context), status
 
 
 @bp.route("/settings/profile", methods=["GET", "POST"])
@@ -316,7 +316,7 @@ def render_security(status: int = 200, **context):
         api_keys=[accounts.api_key_to_json(k) for k in accounts.list_api_keys(user)],
         backup_codes_left=accounts.backup_codes_left(user) if user.totp_enabled else 0,
         scope_labels=SCOPE_LABELS, expiry_choices=EXPIRY_CHOICES,
-        errors=context.pop("errors", {}), **context), status
+        errors=context.pop("errors", {}), active_tab="security", **context), status
 
 
 @bp.get("/settings/security")
