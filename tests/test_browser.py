@@ -738,6 +738,17 @@ def test_a_new_api_key_is_shown_at_the_top_and_copied_with_one_click(signed_in, 
     assert page.evaluate("navigator.clipboard.readText()") == key
 
 
+def test_recent_activity_links_to_the_item_itself(signed_in, owner):
+    page = signed_in
+    task = owner.api("POST", "/tasks", {"title": "Call the plumber"})
+    page.goto("/")
+    link = page.locator(".activity a", has_text="Call the plumber")
+    expect(link).to_have_attribute("href", f"/tasks#task-{task['id']}")
+    link.click()
+    page.wait_for_url(f"{owner.url}/tasks#task-{task['id']}")
+    expect(page.locator("li.item", has_text="Call the plumber")).to_be_visible()
+
+
 def test_toasts_stack_at_most_three_and_do_not_repeat(signed_in, owner):
     page = signed_in
     page.evaluate("""import('/static/js/api.js').then((m) => {

@@ -479,8 +479,10 @@ def admin_page(view):
 
 def render_users(status: int = 200, **context):
     context.setdefault("notice", NOTICES.get(request.args.get("notice", "")))
+    state = current_app.extensions["trackeep"]
     return render_template("accounts/users.html", users=accounts.list_users(),
-                           roles=accounts.ROLES, me=current_user(),
+                           roles=accounts.ROLES, me=current_user(), version=state.version,
+                           capabilities=state.capabilities.health(),
                            errors=context.pop("errors", {}),
                            values=context.pop("values", {}), **context), status
 
