@@ -675,6 +675,12 @@ def test_phone_width_collapses_the_sidebar(chromium, owner):
         expect(page.locator("#n-content")).to_be_hidden()
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
         screenshot(page, "phone-notes")
+        for path in ("/admin/users", "/settings/security"):  # wide tables scroll in place
+            page.goto(path)
+            expect(page.locator("table").first).to_be_visible()
+            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), \
+                path
+        screenshot(page, "phone-users")
     finally:
         context.close()
     assert not errors, errors
