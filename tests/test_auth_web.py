@@ -64,6 +64,12 @@ def test_setup_page_creates_the_owner_and_signs_in(any_app):
     assert short.status_code == 400
     assert "The password must have at least 8 characters." in text(short)
     assert 'value="olive@example.com"' in text(short)  # what was typed stays
+    everything = text(client.post("/setup", data={
+        **form, "email": "not-an-email", "username": "x", "password": "short"}))
+    for message in ("Enter a valid email address.", "A username has 3 to 32",
+                    "The password must have at least 8 characters.", "The passwords differ."):
+        assert message in everything  # every field at fault is flagged at once
+    assert everything.count('aria-invalid="true"') == 4
     done = client.post("/setup", data={**form, "password_confirm": "long-enough-1"})
     assert done.status_code == 302
     assert done.headers["Location"] == "/"

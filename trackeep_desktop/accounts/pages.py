@@ -174,9 +174,13 @@ def setup():
     if request.method == "GET":
         return render_template("accounts/setup.html", values=values, errors={})
     password = request.form.get("password", "")
+    errors = accounts.account_input_errors(
+        values["email"], values["username"], password,
+        min_password_length=settings("PASSWORD_MIN_LENGTH"))
     if password != request.form.get("password_confirm", ""):
-        return render_template("accounts/setup.html", values=values,
-                               errors={"password_confirm": "The passwords differ."}), 400
+        errors["password_confirm"] = "The passwords differ."
+    if errors:  # every field at fault at once
+        return render_template("accounts/setup.html", values=values, errors=errors), 400
     try:
         user = accounts.create_owner(values["email"], values["username"], password, now=now(),
                                      full_name=values["full_name"],
