@@ -158,6 +158,11 @@ def _result(row: tuple, score: float) -> dict:
               "created_at": iso_time(created), "updated_at": iso_time(updated)}
     if item_type == "bookmark":
         result["url"] = result["link"] = url or ""
+        # A bookmark's text starts with its URL, which the result shows on its own line: a
+        # snippet with no match in it is the description alone (else an untitled bookmark
+        # showed its URL three times: as the title, the URL and the snippet).
+        if url and _OPEN not in (body or "") and " ".join((body or "").split()).startswith(url):
+            result["snippet"] = _plain(" ".join(body.split())[len(url):])
     else:
         result["link"] = f"/{item_type}s#{item_type}-{item_id}"
     return result
