@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import re
+import socket
 import struct
 import time
 
@@ -27,6 +28,7 @@ from browser import (
     wait_live,
 )
 
+from clocks import wait_until
 from conftest import unavailable
 from processes import ThreadServer
 
@@ -225,6 +227,26 @@ def test_page_details_fetched_in_the_background_arrive_in_the_open_page(signed_i
     [bookmark] = owner.api("GET", "/bookmarks")
     assert bookmark["fetch_status"] == "done"
     assert bookmark["title"] == "Sign in · Trackeep"
+
+
+@pytest.mark.parametrize("server_config", [{"FETCH_METADATA": True}])
+def test_a_failed_fetch_of_page_details_says_so_and_can_be_tried_again(signed_in, owner):
+    page = signed_in
+    closed = socket.socket()  # a port with nothing listening: the fetch fails at once
+    closed.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{closed.getsockname()[1]}/gone"
+    closed.close()
+    saved = owner.api("POST", "/bookmarks", {"url": url})
+    assert wait_until(lambda: owner.api("GET", f"/bookmarks/{saved['id']}")["fetch_status"]
+                      == "failed")
+    page.goto("/bookmarks")
+    row = page.locator("li.item", has_text="127.0.0.1")
+    expect(row.locator(".fetch-failed")).to_contain_text("details not fetched")
+    with page.expect_response("**/fetch-metadata") as answer:
+        row.get_by_role("button", name="Try again").click()
+    assert answer.value.status == 202
+    # It fails again (nothing listens there), and says so again.
+    expect(row.locator(".fetch-failed")).to_be_visible()
 
 
 # ---------------------------------------------------------------------------------- tasks
