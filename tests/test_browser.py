@@ -777,6 +777,32 @@ def test_recent_activity_links_to_the_item_itself(signed_in, owner):
     expect(page.locator("li.item", has_text="Call the plumber")).to_be_visible()
 
 
+def test_the_search_box_answers_as_you_type_on_every_page(signed_in, owner):
+    page = signed_in
+    owner.api("POST", "/notes", {"title": "Harbour map", "content": "moorings"})
+    owner.api("POST", "/bookmarks", {"url": "https://far.example/", "title": "Faraway lighthouse"})
+    for n in range(60):  # the lighthouse, the oldest, is past the first page of the list
+        owner.api("POST", "/bookmarks", {"url": f"https://example.com/{n}",
+                                         "title": f"Bookmark number {n}"})
+    page.goto("/settings/profile")
+    page.fill("#global-search", "harbour")
+    quick = page.locator("#quick-results")
+    expect(quick.locator(".quick-result")).to_have_count(1)
+    expect(quick.locator(".quick-result")).to_contain_text("Harbour map")
+    expect(quick.locator(".quick-all")).to_have_attribute("href", "/search?q=harbour")
+    page.keyboard.press("Escape")
+    expect(quick).to_be_hidden()
+
+    # On a list page the whole collection of its type is searched, not the loaded rows.
+    page.goto("/bookmarks")
+    expect(page.locator("li.item")).to_have_count(50)
+    expect(page.locator("li.item", has_text="Faraway lighthouse")).to_have_count(0)
+    page.fill("#global-search", "lighthouse")
+    expect(quick.locator(".quick-result")).to_contain_text("Faraway lighthouse")
+    page.fill("#global-search", "harbour")  # a note: not in the bookmarks' quick results
+    expect(quick.locator(".quick-none")).to_be_visible()
+
+
 def test_toasts_stack_at_most_three_and_do_not_repeat(signed_in, owner):
     page = signed_in
     page.evaluate("""import('/static/js/api.js').then((m) => {
