@@ -160,6 +160,22 @@ def test_title_matches_rank_first_and_snippets_are_escaped_and_marked(user):
                           "link"}
 
 
+def test_a_title_match_outranks_a_tag_only_match(user):
+    now = time.time()
+    words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota",
+             "kappa", "lambda", "omicron"]
+    for n in range(60):  # enough other documents for the term weights to mean something
+        items.create_note(user.id, {"title": f"{words[n % 12]} {words[(n * 5) % 12]} notes",
+                                    "content": " ".join(words[(n + k) % 12] for k in range(20)),
+                                    "tags": [words[(n * 7) % 12]]}, now=now + n)
+    items.create_note(user.id, {"title": "Notes from the spring gardening club meeting at the "
+                                         "village hall", "content": "minutes"}, now=now + 100)
+    items.create_note(user.id, {"title": "Miscellany", "content": "odds and ends",
+                                "tags": ["gardening"]}, now=now + 200)  # newer: wins a tie
+    assert titles(search.search(user.id, "gardening")) == [
+        "Notes from the spring gardening club meeting at the village hall", "Miscellany"]
+
+
 def test_a_bookmark_result_does_not_repeat_its_url_in_the_snippet(user):
     now = time.time()
     items.create_bookmark(user.id, {"url": "https://harbour.example/maps", "title": "",

@@ -316,7 +316,11 @@ def _pg_ranked(user_id: int, query: ParsedQuery, tsquery: tuple[str, list], want
         extra += " AND d.id = ANY(%s)"
         extra_params.append(candidates)
     rows = database.execute_sql(
-        f"SELECT d.id, ts_rank('{{0.1, 0.2, 0.4, 1.0}}', d.tsv, q.q) AS score {source}{extra} "
+        # Title and tags are both weight A in the vector; a match in the title counts twice,
+        # as on SQLite (bm25 weights title 10, tags 5), so a tag-only match never outranks it.
+        f"SELECT d.id, ts_rank('{{0.1, 0.2, 0.4, 1.0}}', d.tsv, q.q) * CASE WHEN "
+        f"to_tsvector('{PG_CONFIG}', d.title) @@ q.q THEN 2 ELSE 1 END AS score "
+        f"{source}{extra} "
         "ORDER BY score DESC, d.id DESC LIMIT %s OFFSET %s",
         [*params, *extra_params, limit, offset]).fetchall()
     results = _pg_rows([r[0] for r in rows], {r[0]: float(r[1]) for r in rows}, tsquery)
