@@ -287,6 +287,30 @@ def test_a_task_due_today_is_due_not_overdue(signed_in, owner):
     expect(page.locator("li.item", has_text="Due long ago").locator(".overdue")).to_have_count(1)
 
 
+def test_a_task_gets_a_due_day_or_a_due_time_of_day(signed_in, owner):
+    page = signed_in
+    page.goto("/tasks")
+    page.fill("#t-title", "Dentist")
+    page.fill("#t-due", "2031-07-01")
+    page.fill("#t-due-time", "09:30")
+    page.click("#new-form button[type=submit]")
+    row = page.locator("li.item", has_text="Dentist")
+    expect(row).to_contain_text("09:30")
+    page.fill("#t-title", "Send the forms")
+    page.fill("#t-due", "2031-07-02")
+    page.click("#new-form button[type=submit]")
+    expect(page.locator("li.item", has_text="Send the forms")).to_contain_text("Due Jul 2, 2031")
+    by_title = {t["title"]: t for t in owner.api("GET", "/tasks")}
+    # 09:30 in the browser's time zone, whatever it is.
+    expected = page.evaluate("new Date('2031-07-01T09:30').toISOString()")
+    assert by_title["Dentist"]["due_date"] == expected.replace(".000Z", "Z")
+    # Editing shows the day and the time again.
+    row.get_by_role("button", name="Edit").click()
+    editor = page.locator("li.editing")
+    expect(editor.locator("input[name=due_date]")).to_have_value("2031-07-01")
+    expect(editor.locator("input[name=due_time]")).to_have_value("09:30")
+
+
 def test_lists_filter_by_a_tag_from_a_chip_the_select_and_the_url(signed_in, owner):
     page = signed_in
     owner.api("POST", "/bookmarks", {"url": "https://a.example/", "title": "Tagged read",
