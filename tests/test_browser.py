@@ -311,6 +311,25 @@ def test_a_task_gets_a_due_day_or_a_due_time_of_day(signed_in, owner):
     expect(editor.locator("input[name=due_time]")).to_have_value("09:30")
 
 
+def test_merge_a_tag_into_another_from_its_labelled_button(signed_in, owner):
+    page = signed_in
+    owner.api("POST", "/bookmarks", {"url": "https://a.example/", "tags": ["reading"]})
+    owner.api("POST", "/notes", {"title": "List", "tags": ["to-read"]})
+    page.goto("/tags")
+    card = page.locator(".tag-card", has_text="to-read")
+    button = card.get_by_role("button", name="Merge “to-read” into another tag")
+    expect(button).to_have_text("Merge")  # words, not only a glyph
+    button.click()
+    page.locator("#merge-into").select_option(label="reading")
+    page.locator("dialog").get_by_role("button", name="Merge").click()
+    expect_toast(page, "“to-read” merged into “reading”.")
+    expect(page.locator(".tag-card")).to_have_count(1)
+    [tag] = owner.api("GET", "/tags")
+    assert tag["name"] == "reading"
+    assert [n["title"] for n in owner.api("GET", "/notes")] == ["List"]
+    assert [t["name"] for t in owner.api("GET", "/notes")[0]["tags"]] == ["reading"]
+
+
 def test_lists_filter_by_a_tag_from_a_chip_the_select_and_the_url(signed_in, owner):
     page = signed_in
     owner.api("POST", "/bookmarks", {"url": "https://a.example/", "title": "Tagged read",
