@@ -31,10 +31,30 @@ apt_install() {
 }
 
 ensure_venv() {
+  # Make .venv and install the project with EXTRAS into it, once: a stamp records what was
+  # installed (pyproject.toml's hash and the extras), so a second run skips pip entirely and
+  # starts in about a second. The install is editable, so code changes need no reinstall;
+  # a changed pyproject.toml or other extras do. pip's output goes to .venv/install.log and
+  # is shown only when it fails.
   local extras="$1"
   if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv 2>/dev/null || { apt_install python3-venv; rm -rf .venv; python3 -m venv .venv; }
   fi
-  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[$extras]"
+  local stamp=".venv/.trackeep-installed" hash
+  hash="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+  if [ -f "$stamp" ] && grep -qxF "$hash [$extras]" "$stamp"; then
+    return 0
+  fi
+  echo "installing Trackeep [$extras] into .venv (once; later runs skip this) ..." >&2
+  if ! { .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip &&
+         .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[$extras]"; } \
+       >.venv/install.log 2>&1; then
+    cat .venv/install.log >&2
+    echo "error: installing Trackeep failed (the log above is in .venv/install.log)" >&2
+    return 1
+  fi
+  # One line per set of extras installed from this pyproject.toml (installs add up: test.sh's
+  # and run.sh's each find their own); lines of an older pyproject.toml are dropped.
+  { grep "^$hash " "$stamp" 2>/dev/null || true; echo "$hash [$extras]"; } | sort -u > "$stamp.new"
+  mv "$stamp.new" "$stamp"
 }

@@ -64,6 +64,12 @@ def test_setup_page_creates_the_owner_and_signs_in(any_app):
     assert short.status_code == 400
     assert "The password must have at least 8 characters." in text(short)
     assert 'value="olive@example.com"' in text(short)  # what was typed stays
+    everything = text(client.post("/setup", data={
+        **form, "email": "not-an-email", "username": "x", "password": "short"}))
+    for message in ("Enter a valid email address.", "A username has 3 to 32",
+                    "The password must have at least 8 characters.", "The passwords differ."):
+        assert message in everything  # every field at fault is flagged at once
+    assert everything.count('aria-invalid="true"') == 4
     done = client.post("/setup", data={**form, "password_confirm": "long-enough-1"})
     assert done.status_code == 302
     assert done.headers["Location"] == "/"
@@ -264,7 +270,13 @@ def test_api_keys_are_created_shown_once_and_revoked(actions, browser):
         "csrf_token": csrf_from(page), "name": "backup script",
         "scopes": ["read", "files:write"], "expires_in_days": "30"})
     assert created.status_code == 200
-    key = re.search(r'<p class="secret">(tk_[^<]+)</p>', text(created)).group(1)
+    shown = text(created)
+    key = re.search(r'<code class="secret" id="new-key-value">(tk_[^<]+)</code>',
+                    shown).group(1)
+    # At the top, with a Copy button, and the Security tab still marked as the page's.
+    assert shown.index("new-key-value") < shown.index('id="sessions"')
+    assert 'data-copy="#new-key-value"' in shown
+    assert re.search(r'<a href="/settings/security" aria-current="page">Security</a>', shown)
     assert actions.api("GET", "/browser-extension/validate", key).get_json()[
         "permissions"] == ["read", "files:write"]
     later = text(browser.get("/settings/security"))
@@ -322,6 +334,9 @@ def test_admin_manages_users_in_the_ui(actions, browser):
     page = browser.get("/admin/users")
     assert page.status_code == 200
     assert "Add a user" in text(page)
+    # The new user's role defaults to user, not to the first option (admin).
+    new_role = re.search(r'<select id="f-role" name="role">(.*?)</select>', text(page)).group(1)
+    assert re.findall(r"<option selected>(\w+)</option>", new_role) == ["user"]
     created = AuthActions.form_post(browser, "/admin/users", "/admin/users", {
         "full_name": "Ann", "email": "ann@example.com", "username": "ann",
         "password": PASSWORD, "role": "user"})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import re
+import socket
 import struct
 import time
 
@@ -27,6 +28,7 @@ from browser import (
     wait_live,
 )
 
+from clocks import wait_until
 from conftest import unavailable
 from processes import ThreadServer
 
@@ -227,6 +229,26 @@ def test_page_details_fetched_in_the_background_arrive_in_the_open_page(signed_i
     assert bookmark["title"] == "Sign in · Trackeep"
 
 
+@pytest.mark.parametrize("server_config", [{"FETCH_METADATA": True}])
+def test_a_failed_fetch_of_page_details_says_so_and_can_be_tried_again(signed_in, owner):
+    page = signed_in
+    closed = socket.socket()  # a port with nothing listening: the fetch fails at once
+    closed.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{closed.getsockname()[1]}/gone"
+    closed.close()
+    saved = owner.api("POST", "/bookmarks", {"url": url})
+    assert wait_until(lambda: owner.api("GET", f"/bookmarks/{saved['id']}")["fetch_status"]
+                      == "failed")
+    page.goto("/bookmarks")
+    row = page.locator("li.item", has_text="127.0.0.1")
+    expect(row.locator(".fetch-failed")).to_contain_text("details not fetched")
+    with page.expect_response("**/fetch-metadata") as answer:
+        row.get_by_role("button", name="Try again").click()
+    assert answer.value.status == 202
+    # It fails again (nothing listens there), and says so again.
+    expect(row.locator(".fetch-failed")).to_be_visible()
+
+
 # ---------------------------------------------------------------------------------- tasks
 
 
@@ -250,6 +272,62 @@ def test_add_and_complete_a_task(signed_in, owner):
     page.click("#filter button[data-value=completed]")
     done = page.get_by_role("checkbox", name="Reopen “Write the report”")
     expect(done).to_have_attribute("aria-checked", "true")
+
+
+def test_a_task_due_today_is_due_not_overdue(signed_in, owner):
+    page = signed_in
+    today = page.evaluate("(() => { const d = new Date(); return `${d.getFullYear()}-"
+                          "${String(d.getMonth() + 1).padStart(2, '0')}-"
+                          "${String(d.getDate()).padStart(2, '0')}`; })()")
+    owner.api("POST", "/tasks", {"title": "Due today", "due_date": today})
+    owner.api("POST", "/tasks", {"title": "Due long ago", "due_date": "2020-01-15"})
+    page.goto("/tasks")
+    expect(page.locator("li.item", has_text="Due today")).to_contain_text("Due ")
+    expect(page.locator("li.item", has_text="Due today").locator(".overdue")).to_have_count(0)
+    expect(page.locator("li.item", has_text="Due long ago").locator(".overdue")).to_have_count(1)
+
+
+def test_a_task_gets_a_due_day_or_a_due_time_of_day(signed_in, owner):
+    page = signed_in
+    page.goto("/tasks")
+    page.fill("#t-title", "Dentist")
+    page.fill("#t-due", "2031-07-01")
+    page.fill("#t-due-time", "09:30")
+    page.click("#new-form button[type=submit]")
+    row = page.locator("li.item", has_text="Dentist")
+    expect(row).to_contain_text("09:30")
+    page.fill("#t-title", "Send the forms")
+    page.fill("#t-due", "2031-07-02")
+    page.click("#new-form button[type=submit]")
+    expect(page.locator("li.item", has_text="Send the forms")).to_contain_text("Due Jul 2, 2031")
+    by_title = {t["title"]: t for t in owner.api("GET", "/tasks")}
+    # 09:30 in the browser's time zone, whatever it is.
+    expected = page.evaluate("new Date('2031-07-01T09:30').toISOString()")
+    assert by_title["Dentist"]["due_date"] == expected.replace(".000Z", "Z")
+    # Editing shows the day and the time again.
+    row.get_by_role("button", name="Edit").click()
+    editor = page.locator("li.editing")
+    expect(editor.locator("input[name=due_date]")).to_have_value("2031-07-01")
+    expect(editor.locator("input[name=due_time]")).to_have_value("09:30")
+
+
+def test_merge_a_tag_into_another_from_its_labelled_button(signed_in, owner):
+    page = signed_in
+    owner.api("POST", "/bookmarks", {"url": "https://a.example/", "tags": ["reading"]})
+    owner.api("POST", "/notes", {"title": "List", "tags": ["to-read"]})
+    page.goto("/tags")
+    card = page.locator(".tag-card", has_text="to-read")
+    button = card.get_by_role("button", name="Merge “to-read” into another tag")
+    expect(button).to_have_text("Merge")  # words, not only a glyph
+    button.click()
+    page.locator("#merge-into").select_option(label="reading")
+    page.locator("dialog").get_by_role("button", name="Merge").click()
+    expect_toast(page, "“to-read” merged into “reading”.")
+    expect(page.locator(".tag-card")).to_have_count(1)
+    [tag] = owner.api("GET", "/tags")
+    assert tag["name"] == "reading"
+    assert [n["title"] for n in owner.api("GET", "/notes")] == ["List"]
+    assert [t["name"] for t in owner.api("GET", "/notes")[0]["tags"]] == ["reading"]
 
 
 def test_lists_filter_by_a_tag_from_a_chip_the_select_and_the_url(signed_in, owner):
@@ -662,6 +740,12 @@ def test_phone_width_collapses_the_sidebar(chromium, owner):
         expect(page.locator("#n-content")).to_be_hidden()
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
         screenshot(page, "phone-notes")
+        for path in ("/admin/users", "/settings/security"):  # wide tables scroll in place
+            page.goto(path)
+            expect(page.locator("table").first).to_be_visible()
+            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), \
+                path
+        screenshot(page, "phone-users")
     finally:
         context.close()
     assert not errors, errors
@@ -706,6 +790,69 @@ def test_theme_switch_is_saved_to_the_profile(signed_in, owner):
     page.reload()
     expect(html).to_have_attribute("data-theme", "dark")
     assert owner.api("GET", "/auth/me")["user"]["theme"] == "dark"
+
+
+def test_a_new_api_key_is_shown_at_the_top_and_copied_with_one_click(signed_in, owner):
+    page = signed_in
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"],
+                                   origin=owner.url)
+    page.goto("/settings/security")
+    page.fill("#f-key-name", "Backup script")
+    page.get_by_role("button", name="Create a key").click()
+    heading = page.get_by_role("heading", name="Copy your new key now")
+    expect(heading).to_be_in_viewport()
+    key = page.locator("#new-key-value").inner_text()
+    assert key.startswith("tk_")
+    expect(page.locator(".tabs a[aria-current=page]")).to_have_text("Security")
+    page.get_by_role("button", name="Copy").click()
+    expect_toast(page, "Copied.")
+    assert page.evaluate("navigator.clipboard.readText()") == key
+
+
+def test_recent_activity_links_to_the_item_itself(signed_in, owner):
+    page = signed_in
+    task = owner.api("POST", "/tasks", {"title": "Call the plumber"})
+    page.goto("/")
+    link = page.locator(".activity a", has_text="Call the plumber")
+    expect(link).to_have_attribute("href", f"/tasks#task-{task['id']}")
+    link.click()
+    page.wait_for_url(f"{owner.url}/tasks#task-{task['id']}")
+    expect(page.locator("li.item", has_text="Call the plumber")).to_be_visible()
+
+
+def test_the_search_box_answers_as_you_type_on_every_page(signed_in, owner):
+    page = signed_in
+    owner.api("POST", "/notes", {"title": "Harbour map", "content": "moorings"})
+    owner.api("POST", "/bookmarks", {"url": "https://far.example/", "title": "Faraway lighthouse"})
+    for n in range(60):  # the lighthouse, the oldest, is past the first page of the list
+        owner.api("POST", "/bookmarks", {"url": f"https://example.com/{n}",
+                                         "title": f"Bookmark number {n}"})
+    page.goto("/settings/profile")
+    page.fill("#global-search", "harbour")
+    quick = page.locator("#quick-results")
+    expect(quick.locator(".quick-result")).to_have_count(1)
+    expect(quick.locator(".quick-result")).to_contain_text("Harbour map")
+    expect(quick.locator(".quick-all")).to_have_attribute("href", "/search?q=harbour")
+    page.keyboard.press("Escape")
+    expect(quick).to_be_hidden()
+
+    # On a list page the whole collection of its type is searched, not the loaded rows.
+    page.goto("/bookmarks")
+    expect(page.locator("li.item")).to_have_count(50)
+    expect(page.locator("li.item", has_text="Faraway lighthouse")).to_have_count(0)
+    page.fill("#global-search", "lighthouse")
+    expect(quick.locator(".quick-result")).to_contain_text("Faraway lighthouse")
+    page.fill("#global-search", "harbour")  # a note: not in the bookmarks' quick results
+    expect(quick.locator(".quick-none")).to_be_visible()
+
+
+def test_toasts_stack_at_most_three_and_do_not_repeat(signed_in, owner):
+    page = signed_in
+    page.evaluate("""import('/static/js/api.js').then((m) => {
+        for (const n of [1, 2, 3, 4, 5, 5]) m.toast(`Saved ${n}`);
+    })""")
+    expect(page.locator(".toast")).to_have_count(3)
+    assert page.locator(".toast .msg").all_inner_texts() == ["Saved 3", "Saved 4", "Saved 5"]
 
 
 def test_a_refused_request_shows_the_servers_message(signed_in, owner):

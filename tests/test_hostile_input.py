@@ -286,8 +286,8 @@ def test_a_request_line_too_long_is_a_json_414_through_flask(owner):
 def _raw_http(url: str, target: str) -> tuple[int, dict, bytes]:
     parts = urlsplit(url)
     with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
-        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-                     .encode())
+        request = f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\nConnection: close\r\n\r\n"
+        sock.sendall(request.encode())
         data = b""
         while chunk := sock.recv(65536):
             data += chunk

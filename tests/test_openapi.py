@@ -117,6 +117,23 @@ def test_the_api_page_lists_every_operation_without_a_cdn(app):
     assert "Open to anyone." in html
 
 
+def test_the_api_page_lists_its_sections_for_a_signed_in_user_too(app):
+    """The sidebar's own list of sections must not replace the page's (it did)."""
+    from auth_actions import OWNER, AuthActions
+
+    actions = AuthActions(app)
+    actions.register_owner()
+    browser = actions.browser()
+    assert AuthActions.web_login(browser, "owner", OWNER["password"]).status_code == 302
+    html = browser.get("/api/docs").get_data(as_text=True)
+    assert 'aria-label="Main"' in html  # signed in: the sidebar is there
+    assert '<section id="bookmarks">' in html
+    assert '<span class="method">POST</span>' in html
+    # The description's code spans are code, escaped, not Markdown backticks.
+    assert "<code>Authorization: Bearer &lt;token&gt;</code>" in html
+    assert "`Authorization" not in html
+
+
 def test_patch_and_put_bodies_require_no_field(app):
     """PATCH changes only the fields sent, and so does a PUT served by the same view."""
     spec = build_spec(app)

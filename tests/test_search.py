@@ -160,6 +160,36 @@ def test_title_matches_rank_first_and_snippets_are_escaped_and_marked(user):
                           "link"}
 
 
+def test_a_title_match_outranks_a_tag_only_match(user):
+    now = time.time()
+    words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota",
+             "kappa", "lambda", "omicron"]
+    for n in range(60):  # enough other documents for the term weights to mean something
+        items.create_note(user.id, {"title": f"{words[n % 12]} {words[(n * 5) % 12]} notes",
+                                    "content": " ".join(words[(n + k) % 12] for k in range(20)),
+                                    "tags": [words[(n * 7) % 12]]}, now=now + n)
+    items.create_note(user.id, {"title": "Notes from the spring gardening club meeting at the "
+                                         "village hall", "content": "minutes"}, now=now + 100)
+    items.create_note(user.id, {"title": "Miscellany", "content": "odds and ends",
+                                "tags": ["gardening"]}, now=now + 200)  # newer: wins a tie
+    assert titles(search.search(user.id, "gardening")) == [
+        "Notes from the spring gardening club meeting at the village hall", "Miscellany"]
+
+
+def test_a_bookmark_result_does_not_repeat_its_url_in_the_snippet(user):
+    now = time.time()
+    items.create_bookmark(user.id, {"url": "https://harbour.example/maps", "title": "",
+                                    "description": "Tide tables and moorings", "tags": ["sea"]},
+                          now=now)
+    [by_tag] = search.search(user.id, "tag:sea")["results"]
+    assert by_tag["url"] == "https://harbour.example/maps"
+    assert "harbour.example" not in by_tag["snippet"]
+    assert by_tag["snippet"].startswith("Tide tables")
+    [by_url] = search.search(user.id, "harbour")["results"]
+    if not is_postgres():  # FTS5 marks a match inside the URL, and it is kept to show why;
+        assert "<mark>" in by_url["snippet"]  # PostgreSQL's headline marks no host name
+
+
 def test_phrase_prefix_exclusion_and_filters(user):
     now = time.time()
     items.create_bookmark(user.id, {"url": "https://a.example/", "title": "Deep learning notes",
@@ -400,6 +430,31 @@ def test_saved_searches_can_be_created_listed_renamed_run_and_deleted(app):
     assert "/search?q=harbour+type%3Anote" in html
     assert actions.api("DELETE", f"/search/saved/{saved['id']}", token).status_code == 200
     assert actions.api("GET", f"/search/saved/{saved['id']}", token).status_code == 404
+
+
+def test_the_same_search_is_saved_once(app):
+    actions = AuthActions(app)
+    token, _ = actions.register_owner()
+    first = actions.api("POST", "/search/saved", token, json={"name": "Maps",
+                                                               "query": "harbour type:note"})
+    assert first.status_code == 201
+    again = actions.api("POST", "/search/saved", token,
+                        json={"name": "Other name", "query": "  harbour   type:note "})
+    assert again.status_code == 409
+    assert again.get_json()["field"] == "query"
+    assert "Maps" in again.get_json()["error"]
+    other = actions.api("POST", "/search/saved", token, json={"name": "B", "query": "bread"})
+    assert other.status_code == 201
+    moved = actions.api("PATCH", f"/search/saved/{other.get_json()['id']}", token,
+                        json={"query": "harbour type:note"})
+    assert moved.status_code == 409
+    # Saving it again under its own id (a rename) is no conflict.
+    renamed = actions.api("PATCH", f"/search/saved/{first.get_json()['id']}", token,
+                          json={"name": "Harbours", "query": "harbour type:note"})
+    assert renamed.status_code == 200
+    ann = actions.token(actions.create_user(token, "ann")["username"])
+    assert actions.api("POST", "/search/saved", ann,
+                       json={"name": "Maps", "query": "harbour type:note"}).status_code == 201
 
 
 def test_read_keys_search_but_cannot_save(app):

@@ -151,3 +151,18 @@ def test_note_preview_from_the_page_needs_the_csrf_token(browser):
     wrong = browser.post("/api/v1/notes/preview", json={"content": "x"},
                          headers={"X-CSRF-Token": "forged"})
     assert wrong.status_code == 403
+
+
+def test_internals_are_on_the_admin_page_not_the_dashboard(actions, browser):
+    dashboard = browser.get("/").get_data(as_text=True)
+    assert "System" not in dashboard
+    assert "leaderboard" not in dashboard
+    admin = browser.get("/admin/users").get_data(as_text=True)
+    assert '<h2 id="system-title">System</h2>' in admin
+    assert "leaderboard: memory (ok)" in admin
+    token = actions.token("owner", OWNER["password"])
+    actions.create_user(token, "ann")
+    ann = actions.browser()
+    assert AuthActions.web_login(ann, "ann", "user-pass-456").status_code == 302
+    assert "leaderboard" not in ann.get("/").get_data(as_text=True)
+    assert ann.get("/admin/users").status_code == 403

@@ -182,7 +182,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 def init_domains(app: Flask, state: TrackeepState) -> None:
     """The one wiring place: each domain's ``init_app(app, state)``, in order. The web layer
-    comes first (its request hooks run before every view), the API's catch-all 404 last."""
+    comes first (its request hooks run before every view), the API's catch-all 404 and
+    Socket.IO last, and the load shedder wraps it all (outside Socket.IO's middleware)."""
     from trackeep_desktop.accounts import api as accounts_api
     from trackeep_desktop.accounts import pages as accounts_pages
     from trackeep_desktop.backup import api as backup_api
@@ -195,11 +196,20 @@ def init_domains(app: Flask, state: TrackeepState) -> None:
     from trackeep_desktop.realtime import namespaces
     from trackeep_desktop.search import api as search_api
     from trackeep_desktop.transfer import api as transfer_api
-    from trackeep_desktop.web import api, auth, errors, headers, hosts, observability, openapi
+    from trackeep_desktop.web import (
+        api,
+        auth,
+        errors,
+        headers,
+        hosts,
+        observability,
+        openapi,
+        shedding,
+    )
     from trackeep_desktop.web import requests as web_requests
 
     for domain in (hosts, web_requests, headers, observability, errors, auth, accounts_api,
                    accounts_pages, items_api, items_pages, files_api, search_api,
                    transfer_api, backup_api, backup_pages, messaging_api, messaging_pages,
-                   openapi, api, namespaces):
+                   openapi, api, namespaces, shedding):
         domain.init_app(app, state)

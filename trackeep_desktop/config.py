@@ -94,6 +94,10 @@ SETTINGS: list[Setting] = [
     Setting("LOG_FORMAT", "text", "text, or json for one JSON object per line.", str),
     Setting("ASYNC_MODE", "threading", "Socket.IO driver: threading (desktop, tests) or gevent "
             "(what `trackeep serve` uses).", str),
+    Setting("MAX_IN_FLIGHT", 32, "Most requests worked on at once; the others wait in line "
+            "(0: no bound). Socket.IO and /health are not counted.", int),
+    Setting("QUEUE_TIMEOUT", 1.5, "Seconds a request waits in line for one of MAX_IN_FLIGHT "
+            "slots before it is answered 503 with Retry-After.", float),
     Setting("CONCURRENCY", 1000, "Most connections served at once by `trackeep serve`.", int),
     Setting("AUTO_MIGRATE", True, "Upgrade the database schema at start-up.", parse_bool),
     Setting("CACHE_MAX_ENTRIES", 10_000, "Most entries of the embedded cache (LRU).", int),
@@ -206,6 +210,8 @@ def load_config(
                  "SESSION_REMEMBER_TTL", "MAX_UPLOAD_MB", "MAX_IMPORT_MB", "SHARE_RATE_LIMIT"):
         if not config[name] > 0:
             raise ConfigurationError(f"setting {name}: must be positive, not {config[name]}")
+    if config["MAX_IN_FLIGHT"] < 0 or config["QUEUE_TIMEOUT"] < 0:
+        raise ConfigurationError("settings MAX_IN_FLIGHT and QUEUE_TIMEOUT: 0 or more")
     if config["BACKUP_KEEP"] < 0:
         raise ConfigurationError("setting BACKUP_KEEP: must be 0 (keep all) or more")
     if config["BACKUP_INTERVAL_HOURS"] is not None and config["BACKUP_INTERVAL_HOURS"] < 0:

@@ -292,9 +292,19 @@ export function toast(message, { kind = "info", action, timeout } = {}) {
     action ? h("button", { type: "button", onclick: () => { close(); action.run(); } },
       action.label) : null,
     iconButton("x", "Dismiss", close));
+  // The same message again replaces the one on screen; past MAX_TOASTS the oldest goes, so
+  // a burst of toasts never covers the rows' actions.
+  for (const old of region.querySelectorAll(".toast")) {
+    if (old.querySelector(".msg")?.textContent === message) old.remove();
+  }
   region.append(node);
+  const shown = region.querySelectorAll(".toast");
+  for (let i = 0; i < shown.length - MAX_TOASTS; i++) shown[i].remove();
   setTimeout(close, timeout ?? (kind === "error" ? 8000 : action ? 6000 : 3500));
 }
+
+/** Most toasts on screen at once. */
+export const MAX_TOASTS = 3;
 
 /** Toast an error (an ApiError shows the server's message). */
 export function showError(error) {

@@ -1,7 +1,7 @@
 // The shell around every signed-in page: the sidebar on phones, the theme switch, the help
 // overlay, keyboard shortcuts, the search box, and live updates over Socket.IO.
 
-import { api, h, openDialog, page, showError, timeAgo, toast } from "./api.js";
+import { api, h, icon, openDialog, page, showError, timeAgo, toast } from "./api.js";
 
 const shell = document.getElementById("shell");
 
@@ -60,9 +60,71 @@ const searchForm = document.querySelector("form.search");
 const searchInput = document.getElementById("global-search");
 let searchTimer;
 
+// Quick results: on every page but /search (which shows them in full), the box answers as
+// you type with the best few matches of the whole collection, from the search index: all
+// types, or on a list page that page's type (its own rows are filtered in place too).
+const LIST_TYPES = { "/bookmarks": "bookmark", "/tasks": "task", "/notes": "note",
+  "/files": "file" };
+const QUICK_LIMIT = 6;
+const onSearchPage = location.pathname === "/search";
+const quick = h("div", { class: "quick-results", id: "quick-results", hidden: true });
+let quickRun = 0;
+
+if (searchInput && !onSearchPage) {
+  searchForm.append(quick);
+  searchInput.setAttribute("aria-controls", "quick-results");
+  searchInput.setAttribute("aria-expanded", "false");
+}
+
+function hideQuick() {
+  quickRun += 1;  // an answer still on its way is dropped
+  quick.hidden = true;
+  searchInput?.setAttribute("aria-expanded", "false");
+}
+
+function searchQuery(text) {
+  const type = LIST_TYPES[location.pathname];
+  return type ? `${text} type:${type}` : text;
+}
+
+async function showQuick(text) {
+  if (onSearchPage || !searchInput) return;
+  if (!text) { hideQuick(); return; }
+  const run = ++quickRun;
+  let answer;
+  try {
+    answer = await api.get("/search", { q: searchQuery(text), limit: QUICK_LIMIT });
+  } catch {
+    if (run === quickRun) hideQuick();  // a query still being typed ("tag:") is no error
+    return;
+  }
+  if (run !== quickRun) return;  // a later keystroke's answer wins
+  const all = `/search?q=${encodeURIComponent(searchQuery(text))}`;
+  const rows = (answer.results || []).map((result) => {
+    const title = h("span", { class: "quick-title" });
+    title.innerHTML = result.title_html || "";  // escaped by the server, matches in <mark>
+    if (!title.textContent.trim()) title.textContent = result.url || "(untitled)";
+    return h("li", {}, h("a", { href: result.link, class: "quick-result",
+      target: result.type === "bookmark" ? "_blank" : null,
+      rel: result.type === "bookmark" ? "noopener" : null },
+    h("span", { class: `item-icon t-${result.type}` }, icon(result.type)), title));
+  });
+  quick.replaceChildren(
+    rows.length ? h("ul", {}, rows)
+      : h("p", { class: "muted small quick-none" }, "Nothing matches yet."),
+    h("a", { class: "quick-all", href: all },
+      `See all ${answer.total ?? rows.length} result${answer.total === 1 ? "" : "s"} →`));
+  quick.hidden = false;
+  searchInput.setAttribute("aria-expanded", "true");
+}
+
 searchInput?.addEventListener("input", () => {
   clearTimeout(searchTimer);
-  searchTimer = setTimeout(() => page.onSearch?.(searchInput.value.trim()), 120);
+  searchTimer = setTimeout(() => {
+    const text = searchInput.value.trim();
+    page.onSearch?.(text);
+    showQuick(text);
+  }, 120);
 });
 searchForm?.addEventListener("submit", (event) => {
   // Without a search page, the box filters the list in place; Enter does nothing more.
@@ -75,8 +137,28 @@ searchInput?.addEventListener("keydown", (event) => {
   if (event.key === "Escape") {
     searchInput.value = "";
     page.onSearch?.("");
+    hideQuick();
     searchInput.blur();
+  } else if (event.key === "ArrowDown" && !quick.hidden) {
+    event.preventDefault();
+    quick.querySelector("a")?.focus();
   }
+});
+quick.addEventListener("keydown", (event) => {
+  const links = [...quick.querySelectorAll("a")];
+  const at = links.indexOf(document.activeElement);
+  if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+    event.preventDefault();
+    const next = at + (event.key === "ArrowDown" ? 1 : -1);
+    if (next < 0) searchInput.focus();
+    else links[Math.min(next, links.length - 1)].focus();
+  } else if (event.key === "Escape") {
+    hideQuick();
+    searchInput.focus();
+  }
+});
+document.addEventListener("click", (event) => {
+  if (!quick.hidden && !searchForm.contains(event.target)) hideQuick();
 });
 
 // ------------------------------------------------------------------------ keyboard shortcuts
@@ -141,6 +223,23 @@ function connectLive() {
 }
 
 connectLive();
+
+// ------------------------------------------------------------------------- copy buttons
+
+/** <button data-copy="#selector">: copy that element's text, and say so. */
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("[data-copy]");
+  if (!button) return;
+  const source = document.querySelector(button.dataset.copy);
+  if (!source) return;
+  try {
+    await navigator.clipboard.writeText(source.textContent.trim());
+    toast("Copied.");
+  } catch {
+    window.getSelection().selectAllChildren(source);  // the user can copy it by hand
+    toast("Select the text and copy it with Ctrl+C.", { kind: "error" });
+  }
+});
 
 // ------------------------------------------------------------------ notifications (the bell)
 

@@ -72,10 +72,11 @@ function renderResult(result, index) {
     target: result.type === "bookmark" ? "_blank" : null,
     rel: result.type === "bookmark" ? "noopener" : null, tabindex: "-1" });
   title.innerHTML = result.title_html || "";
-  if (!title.textContent.trim()) title.textContent = result.url || "(untitled)";
+  const untitled = !title.textContent.trim();
+  if (untitled) title.textContent = result.url || "(untitled)";
   const meta = h("div", { class: "item-meta" },
     h("span", {}, result.type),
-    result.url ? h("span", { class: "host" }, result.url) : null,
+    result.url && !untitled ? h("span", { class: "host" }, result.url) : null,
     h("span", { title: result.updated_at }, icon("clock"), ` ${timeAgo(result.updated_at)}`),
     tagChips(result.tags, addTagFilter));
   return h("li", {

@@ -175,9 +175,13 @@ def setup():
     if request.method == "GET":
         return render_template("accounts/setup.html", values=values, errors={})
     password = request.form.get("password", "")
+    errors = accounts.account_input_errors(
+        values["email"], values["username"], password,
+        min_password_length=settings("PASSWORD_MIN_LENGTH"))
     if password != request.form.get("password_confirm", ""):
-        return render_template("accounts/setup.html", values=values,
-                               errors={"password_confirm": "The passwords differ."}), 400
+        errors["password_confirm"] = "The passwords differ."
+    if errors:  # every field at fault at once
+        return render_template("accounts/setup.html", values=values, errors=errors), 400
     try:
         user = accounts.create_owner(values["email"], values["username"], password, now=now(),
                                      full_name=values["full_name"],
@@ -263,7 +267,7 @@ def render_profile(status: int = 200, **context):
     context.setdefault("notice", NOTICES.get(request.args.get("notice", "")))
     return render_template("accounts/profile.html", user=current_user(), themes=accounts.THEMES,
                            timezones=timezones(), errors=context.pop("errors", {}),
-                           **context), status
+                           active_tab="profile", **context), status
 
 
 @bp.route("/settings/profile", methods=["GET", "POST"])
@@ -317,7 +321,7 @@ def render_security(status: int = 200, **context):
         api_keys=[accounts.api_key_to_json(k) for k in accounts.list_api_keys(user)],
         backup_codes_left=accounts.backup_codes_left(user) if user.totp_enabled else 0,
         scope_labels=SCOPE_LABELS, expiry_choices=EXPIRY_CHOICES,
-        errors=context.pop("errors", {}), **context), status
+        errors=context.pop("errors", {}), active_tab="security", **context), status
 
 
 @bp.get("/settings/security")
@@ -480,8 +484,10 @@ def admin_page(view):
 
 def render_users(status: int = 200, **context):
     context.setdefault("notice", NOTICES.get(request.args.get("notice", "")))
+    state = current_app.extensions["trackeep"]
     return render_template("accounts/users.html", users=accounts.list_users(),
-                           roles=accounts.ROLES, me=current_user(),
+                           roles=accounts.ROLES, me=current_user(), version=state.version,
+                           capabilities=state.capabilities.health(),
                            errors=context.pop("errors", {}),
                            values=context.pop("values", {}), **context), status
 

@@ -177,6 +177,20 @@ def _check_username(username: str) -> str:
     return username
 
 
+def account_input_errors(email: str, username: str, password: str, *,
+                         min_password_length: int) -> dict[str, str]:
+    """Every rule a new account's email, username and password break, by field (empty when
+    none): a form shows them all at once rather than one per try."""
+    found: dict[str, str] = {}
+    for check in (lambda: _check_email(email), lambda: _check_username(username),
+                  lambda: check_password_rules(password, min_password_length)):
+        try:
+            check()
+        except InvalidInput as exc:
+            found[exc.field or "form"] = exc.message
+    return found
+
+
 def _check_unique(email: str | None, username: str | None, except_id: int | None = None):
     if email is not None:
         query = User.select().where(User.email == email)

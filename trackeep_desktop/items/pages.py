@@ -37,9 +37,7 @@ def index():
 
 @page_login_required
 def dashboard():
-    state = current_app.extensions["trackeep"]
-    return render_template("items/dashboard.html", version=state.version,
-                           capabilities=state.capabilities.health())
+    return render_template("items/dashboard.html")
 
 
 @bp.get("/bookmarks")

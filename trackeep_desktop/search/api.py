@@ -264,7 +264,7 @@ def list_saved():
 @bp.post("/search/saved")
 @api_doc(body=SAVED_INPUT, response=SAVED, status=201,
          responses={400: "no name, or a query that cannot be understood",
-                    409: "a saved search has this name"})
+                    409: "a saved search has this name or this query"})
 @require_scope("account")
 def create_saved():
     """Save a search under a name."""
@@ -282,7 +282,8 @@ def get_saved(saved_id: int):
 
 
 @bp.patch("/search/saved/<id:saved_id>")
-@api_doc(body=SAVED_INPUT, response=SAVED, responses={409: "a saved search has this name"})
+@api_doc(body=SAVED_INPUT, response=SAVED,
+         responses={409: "a saved search has this name or this query"})
 @require_scope("account")
 def update_saved(saved_id: int):
     """Rename a saved search or change its query (``{name?, query?}``)."""

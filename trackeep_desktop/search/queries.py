@@ -158,6 +158,11 @@ def _result(row: tuple, score: float) -> dict:
               "created_at": iso_time(created), "updated_at": iso_time(updated)}
     if item_type == "bookmark":
         result["url"] = result["link"] = url or ""
+        # A bookmark's text starts with its URL, which the result shows on its own line: a
+        # snippet with no match in it is the description alone (else an untitled bookmark
+        # showed its URL three times: as the title, the URL and the snippet).
+        if url and _OPEN not in (body or "") and " ".join((body or "").split()).startswith(url):
+            result["snippet"] = _plain(" ".join(body.split())[len(url):])
     else:
         result["link"] = f"/{item_type}s#{item_type}-{item_id}"
     return result
@@ -311,7 +316,11 @@ def _pg_ranked(user_id: int, query: ParsedQuery, tsquery: tuple[str, list], want
         extra += " AND d.id = ANY(%s)"
         extra_params.append(candidates)
     rows = database.execute_sql(
-        f"SELECT d.id, ts_rank('{{0.1, 0.2, 0.4, 1.0}}', d.tsv, q.q) AS score {source}{extra} "
+        # Title and tags are both weight A in the vector; a match in the title counts twice,
+        # as on SQLite (bm25 weights title 10, tags 5), so a tag-only match never outranks it.
+        f"SELECT d.id, ts_rank('{{0.1, 0.2, 0.4, 1.0}}', d.tsv, q.q) * CASE WHEN "
+        f"to_tsvector('{PG_CONFIG}', d.title) @@ q.q THEN 2 ELSE 1 END AS score "
+        f"{source}{extra} "
         "ORDER BY score DESC, d.id DESC LIMIT %s OFFSET %s",
         [*params, *extra_params, limit, offset]).fetchall()
     results = _pg_rows([r[0] for r in rows], {r[0]: float(r[1]) for r in rows}, tsquery)

@@ -52,16 +52,31 @@ def get_saved_search(user_id: int, saved_id: Any) -> SavedSearch:
 
 
 def create_saved_search(user_id: int, data: Mapping[str, Any], *, now: float) -> SavedSearch:
-    """Save ``{name, query}``; the query must parse; names are unique per user (any case)."""
+    """Save ``{name, query}``; the query must parse; names are unique per user (any case),
+    and so are queries: the same search (as parsed, so ``a  b`` is ``a b``) is saved once."""
     if not isinstance(data, Mapping):
         raise InvalidInput("The request body must be a JSON object.")
     name, query = _saved_name(data.get("name")), _saved_query(data.get("query"))
+    _check_not_saved_yet(user_id, query)
     try:
         with database.atomic():
             return SavedSearch.create(user=user_id, name=name, name_key=name.casefold(),
                                       query=query, created_at=now, updated_at=now)
     except peewee.IntegrityError:
         raise Conflict("You already have a saved search with this name.", "name") from None
+
+
+def _check_not_saved_yet(user_id: int, query: str, except_id: int | None = None) -> None:
+    canonical = parse_query(query).canonical()
+    for saved in list_saved_searches(user_id):
+        if saved.id == except_id:
+            continue
+        try:
+            same = parse_query(saved.query).canonical() == canonical
+        except QuerySyntaxError:  # saved under an older grammar
+            same = False
+        if same:
+            raise Conflict(f"You already saved this search as “{saved.name}”.", "query")
 
 
 def update_saved_search(user_id: int, saved_id: int, data: Mapping[str, Any], *,
@@ -75,6 +90,7 @@ def update_saved_search(user_id: int, saved_id: int, data: Mapping[str, Any], *,
         saved.name_key = saved.name.casefold()
     if "query" in data:
         saved.query = _saved_query(data["query"])
+        _check_not_saved_yet(user_id, saved.query, except_id=saved.id)
     saved.updated_at = now
     try:
         with database.atomic():

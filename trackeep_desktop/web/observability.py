@@ -105,6 +105,10 @@ class Metrics:
         self.rate_limited = Counter(
             "trackeep_rate_limit_rejections", "Requests refused by a rate limit.",
             ["limit"], registry=self.registry)
+        self.shed = Counter(
+            "trackeep_requests_shed", "Requests answered 503 because MAX_IN_FLIGHT requests "
+            "were being worked on and no slot freed within QUEUE_TIMEOUT.",
+            registry=self.registry)
         self.redis_latency = Histogram(
             "trackeep_redis_command_duration_seconds",
             "Round-trip time of Redis calls by capability.", ["capability"],

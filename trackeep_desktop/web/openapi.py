@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify, render_template
+from markupsafe import Markup, escape
 
 from trackeep_desktop.web.auth import public
 
@@ -332,6 +333,15 @@ def docs_page():
     return render_template("web/docs.html", spec=spec, sections=docs_sections(spec))
 
 
+def inline_code(text: str) -> Markup:
+    """Text with its `backticked` spans as ``<code>``, everything escaped: the docs page shows
+    the description's Markdown code spans as code, not as backticks."""
+    parts = str(text).split("`")
+    return Markup("").join(Markup("<code>{}</code>").format(part) if i % 2 else escape(part)
+                           for i, part in enumerate(parts))
+
+
 def init_app(app: Flask, state) -> None:
     """``/api/v1/openapi.json`` and the API docs page."""
     app.register_blueprint(bp)
+    app.add_template_filter(inline_code)

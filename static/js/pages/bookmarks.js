@@ -70,6 +70,7 @@ function renderItem(bookmark) {
         h("span", { class: "host" }, hostOf(bookmark.url)),
         h("span", { title: formatDate(bookmark.created_at, true) }, timeAgo(bookmark.created_at)),
         pending ? h("span", {}, icon("clock"), " fetching the title…") : null,
+        bookmark.fetch_status === "failed" ? fetchFailed(bookmark) : null,
         tagChips(bookmark.tags, tagFilter.pick)),
       bookmark.description ? h("p", { class: "item-desc" }, bookmark.description) : null),
     h("div", { class: "item-actions" },
@@ -82,7 +83,23 @@ function renderItem(bookmark) {
       iconButton("trash", "Move to the trash", () => remove(bookmark), "danger")));
 }
 
+/** A fetch of the page's details that failed says so, with a way to try again. */
+function fetchFailed(bookmark) {
+  return h("span", { class: "fetch-failed" }, icon("alert"), " details not fetched ",
+    h("button", { type: "button", class: "link-button", onclick: () => refetch(bookmark) },
+      "Try again"));
+}
+
 // --------------------------------------------------------------------------------- actions
+
+async function refetch(bookmark) {
+  try {
+    await api.post(`/bookmarks/${bookmark.id}/fetch-metadata`);
+    list.reload();  // now pending; the live event brings the details
+  } catch (error) {
+    showError(error);
+  }
+}
 
 async function update(bookmark, changes) {
   try {

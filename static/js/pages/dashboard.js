@@ -20,9 +20,10 @@ const quickText = document.getElementById("quick-text");
 const quickHint = document.getElementById("quick-hint");
 let kind = "bookmark";
 
+/** The item itself: its row on its list page (scrolled to and highlighted), or the note. */
 function itemLink(entry) {
-  if (entry.type === "note") return `/notes#note-${entry.id}`;
-  return PAGES[entry.type] || "/";
+  if (!PAGES[entry.type]) return "/";
+  return `${PAGES[entry.type]}#${entry.type}-${entry.id}`;
 }
 
 async function loadStats() {

@@ -45,7 +45,11 @@ function renderItem(tag) {
       h("div", { class: "item-actions" },
         iconButton("edit", `Rename or recolour “${tag.name}”`,
           (event) => edit(tag, event.currentTarget.closest("li"))),
-        iconButton("merge", `Merge “${tag.name}” into another tag`, () => merge(tag)),
+        // Words, not only a glyph: "merge" is not an icon people read at a glance.
+        h("button", { type: "button", class: "small secondary merge-button",
+          title: `Merge “${tag.name}” into another tag`,
+          "aria-label": `Merge “${tag.name}” into another tag`, onclick: () => merge(tag) },
+        icon("merge"), "Merge"),
         iconButton("trash", `Delete “${tag.name}”`, () => remove(tag), "danger"))),
     h("span", { class: "tag-counts" }, used.length
       ? used.map(([type, plural, path]) => h("a", {

@@ -2,7 +2,7 @@
 // tags), subtasks one level deep, delete with undo, filter by state, priority and tag, sort.
 
 import {
-  api, dateInputValue, emptyState, formatDate, h, icon, iconButton, parseTags, registerPage,
+  api, emptyState, formatDate, h, icon, iconButton, parseTags, registerPage,
   showError, tagChips, tagNames, timeAgo, toast,
 } from "../api.js";
 import {
@@ -63,14 +63,60 @@ const list = new ItemList({
 
 // ------------------------------------------------------------------------------- helpers
 
-/** yyyy-mm-dd from a date input → the end of that day in the user's time zone, as ISO. */
-function dueFromInput(value) {
-  return value ? new Date(`${value}T23:59:59`).toISOString() : null;
+/**
+ * A due date from the form: a day (yyyy-mm-dd), optionally with a time of day (hh:mm). A day
+ * alone means the end of that day here; with a time, that moment here. Sent as ISO (UTC).
+ */
+function dueFromInput(day, time) {
+  if (!day) return null;
+  return new Date(time ? `${day}T${time}` : `${day}T23:59:59`).toISOString();
 }
 
+/**
+ * When a task is due, as {at: Date, timed: bool}: `timed` when it has a time of day. A due
+ * *day* is a date without a time (stored as midnight UTC by API clients) or the end of a day
+ * here (what this form stores for a day alone); it falls due at the end of that day here.
+ */
+function dueOf(task) {
+  if (!task.due_date) return null;
+  const day = /^(\d{4})-(\d{2})-(\d{2})(T00:00(:00(\.0+)?)?(Z|[+-]00:?00))?$/.exec(task.due_date);
+  if (day) {
+    const [, year, month, date] = day;
+    return { at: new Date(Number(year), Number(month) - 1, Number(date), 23, 59, 59, 999),
+      timed: false };
+  }
+  const at = new Date(task.due_date);
+  const endOfDay = at.getHours() === 23 && at.getMinutes() === 59 && at.getSeconds() === 59;
+  return { at, timed: !endOfDay };
+}
+
+/** Past due: after the due moment (a due day only once that day is over here). */
 function isOverdue(task) {
-  return task.due_date && !["completed", "cancelled"].includes(task.status) &&
-    new Date(task.due_date).getTime() < Date.now();
+  const due = dueOf(task);
+  if (!due || ["completed", "cancelled"].includes(task.status)) return false;
+  return due.at.getTime() < Date.now();
+}
+
+/** "Jul 1, 2031", or "Jul 1, 2031, 09:30" for a timed due date. */
+function dueText(task) {
+  const due = dueOf(task);
+  return due ? formatDate(due.at, due.timed) : "";
+}
+
+/** The hh:mm of a timed due date for a time input ("" for a due day). */
+function dueTimeValue(task) {
+  const due = dueOf(task);
+  if (!due || !due.timed) return "";
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${pad(due.at.getHours())}:${pad(due.at.getMinutes())}`;
+}
+
+/** The yyyy-mm-dd of a due date, in this time zone, for a date input. */
+function dueDayValue(task) {
+  const due = dueOf(task);
+  if (!due) return "";
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${due.at.getFullYear()}-${pad(due.at.getMonth() + 1)}-${pad(due.at.getDate())}`;
 }
 
 function checkButton(task, label) {
@@ -126,8 +172,8 @@ function renderItem(task) {
         task.status !== "pending" && !done ? h("span", { class: "badge" }, STATUSES[task.status])
           : null,
         task.due_date ? h("span", { class: isOverdue(task) ? "badge overdue" : "",
-          title: formatDate(task.due_date, true) }, icon("calendar"),
-        ` ${isOverdue(task) ? "Overdue: " : "Due "}${formatDate(task.due_date)}`) : null,
+          title: formatDate(dueOf(task).at, true) }, icon("calendar"),
+        ` ${isOverdue(task) ? "Overdue: " : "Due "}${dueText(task)}`) : null,
         done && task.completed_at ? h("span", {}, `Done ${timeAgo(task.completed_at)}`) : null,
         task.progress > 0 && !done ? h("span", { class: "progress", title: `${task.progress}%`,
           role: "progressbar", "aria-valuenow": task.progress, "aria-valuemin": 0,
@@ -234,8 +280,10 @@ function edit(task, li) {
       h("div", {}, h("label", { for: id("priority") }, "Priority"),
         select("priority", PRIORITIES, task.priority)),
       h("div", {}, h("label", { for: id("due") }, "Due"),
-        h("input", { id: id("due"), name: "due_date", type: "date",
-          value: dateInputValue(task.due_date) })),
+        h("div", { class: "due-inputs" },
+          h("input", { id: id("due"), name: "due_date", type: "date", value: dueDayValue(task) }),
+          h("input", { id: id("due-time"), name: "due_time", type: "time",
+            "aria-label": "Time of day (optional)", value: dueTimeValue(task) }))),
       h("div", {}, h("label", { for: id("progress") }, "Progress ", progressValue), progress),
       h("div", { class: "wide" }, h("label", { for: id("tags") }, "Tags"),
         h("input", { id: id("tags"), name: "tags", type: "text", list: "tag-names",
@@ -253,7 +301,8 @@ function edit(task, li) {
     try {
       const saved = await api.patch(`/tasks/${task.id}`, {
         title: data.get("title").trim(), status: data.get("status"),
-        priority: data.get("priority"), due_date: dueFromInput(data.get("due_date")),
+        priority: data.get("priority"),
+        due_date: dueFromInput(data.get("due_date"), data.get("due_time")),
         progress: Number(data.get("progress")), tags: parseTags(data.get("tags")),
         description: data.get("description").trim(),
       });
@@ -304,7 +353,8 @@ form.addEventListener("submit", async (event) => {
   }
   try {
     await api.post("/tasks", {
-      title, priority: data.get("priority"), due_date: dueFromInput(data.get("due_date")),
+      title, priority: data.get("priority"),
+      due_date: dueFromInput(data.get("due_date"), data.get("due_time")),
       tags: parseTags(data.get("tags")), description: data.get("description").trim(),
     });
     form.elements.title.value = "";
