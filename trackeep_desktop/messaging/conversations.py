@@ -228,7 +228,7 @@ def ensure_general(*, now: float) -> Conversation:
         general = Conversation.get(Conversation.unique_key == GENERAL_KEY)
     missing = (User.select(User.id).where(
         User.is_active,
-        ~fn_exists(ConversationMember.select().where(
+        ~_exists(ConversationMember.select().where(
             ConversationMember.conversation == general.id,
             ConversationMember.user == User.id))))
     rows = [{"conversation": general.id, "user": user_id, "role": "member", "joined_at": now}
@@ -238,7 +238,7 @@ def ensure_general(*, now: float) -> Conversation:
     return general
 
 
-def fn_exists(query: peewee.SelectQuery) -> peewee.Expression:
+def _exists(query: peewee.SelectQuery) -> peewee.Expression:
     """``EXISTS (query)``."""
     return peewee.fn.EXISTS(query)
 
