@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from trackeep_desktop import files, items
+from trackeep_desktop import challenges, files, items
 from trackeep_desktop.capabilities import Capabilities
 from trackeep_desktop.items.markdown import render_markdown
 from trackeep_desktop.realtime import events
@@ -105,6 +105,7 @@ def build_pipeline(capabilities: Capabilities | None = None,
     pipeline = Pipeline()
     pipeline.in_transaction.append(index_subscriber(store))
     pipeline.in_transaction.append(content_version_subscriber())
+    pipeline.in_transaction.append(challenges.score_subscriber())
     pipeline.renderers.update(bookmark=render_bookmarks, task=render_tasks, note=render_notes,
                               tag=render_tags, file=render_files)
     if capabilities is not None:
@@ -113,4 +114,6 @@ def build_pipeline(capabilities: Capabilities | None = None,
         pipeline.after_commit.append(blob_sweeper(store))
     if capabilities is not None:
         pipeline.after_commit.append(event_publisher(capabilities.pubsub))
+        pipeline.after_commit.append(challenges.board_subscriber(capabilities.leaderboard,
+                                                                 capabilities.pubsub))
     return pipeline

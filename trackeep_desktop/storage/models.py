@@ -488,3 +488,59 @@ class Notification(BaseModel):
 
 ALL_MODELS += [Conversation, ConversationMember, Message, Reaction, ConversationEvent,
                Notification]
+
+
+# ------------------------------------------------------------------------------------------
+# Challenges (issue 11): the domain is trackeep_desktop.challenges (migration m0011).
+
+
+class Challenge(BaseModel):
+    """A challenge: a period in its creator's timezone, who may join, and one scoring rule.
+
+    ``starts_at``/``ends_at`` are the period's bounds in UTC seconds (``ends_at`` exclusive:
+    the midnight after ``end_date``), so scoring compares item timestamps directly.
+    ``finished_at`` is set once the period is over: from then on the standings are frozen.
+    """
+
+    id = peewee.AutoField()
+    creator = peewee.ForeignKeyField(User, on_delete="CASCADE", backref="challenges")
+    creator_id: int
+    title = peewee.CharField(max_length=200)
+    description = peewee.TextField(default="")
+    start_date = peewee.CharField(max_length=10)
+    end_date = peewee.CharField(max_length=10)
+    timezone = peewee.CharField(max_length=64)
+    starts_at = peewee.DoubleField()
+    ends_at = peewee.DoubleField(index=True)
+    visibility = peewee.CharField(max_length=16)
+    invite_token = peewee.CharField(max_length=64, unique=True)
+    rule_type = peewee.CharField(max_length=32)
+    rule_target = peewee.IntegerField()
+    rule_tag = peewee.CharField(max_length=64, null=True)
+    finished_at = peewee.DoubleField(null=True)
+    created_at = peewee.DoubleField()
+
+    class Meta:
+        table_name = "challenge"
+
+
+class ChallengeParticipant(BaseModel):
+    """One member of a challenge: the score the application computed from the member's own
+    activity, and ``reached_at`` (whole seconds) when the current score was reached."""
+
+    id = peewee.AutoField()
+    challenge = peewee.ForeignKeyField(Challenge, on_delete="CASCADE", backref="participants")
+    challenge_id: int
+    user = peewee.ForeignKeyField(User, on_delete="CASCADE", backref="participations")
+    user_id: int
+    score = peewee.IntegerField(default=0)
+    reached_at = peewee.BigIntegerField()
+    joined_at = peewee.DoubleField()
+
+    class Meta:
+        table_name = "challenge_participant"
+        indexes = ((("challenge", "user"), True), (("user",), False),
+                   (("challenge", "score", "reached_at"), False))
+
+
+ALL_MODELS += [Challenge, ChallengeParticipant]
