@@ -485,3 +485,43 @@ def serve(tmp_path, database_url):
             errors.append(exc)
     if errors:
         raise errors[0]
+
+
+#: How long a browser test waits for one thing (Playwright's expect and each page action).
+BROWSER_TIMEOUT_MS = 10_000
+
+
+@pytest.fixture(scope="session")
+def _chromium():
+    """One headless Chromium per test process, shared by every browser test module (a second
+    sync Playwright in the same thread refuses to start while one is running)."""
+    from browser import CHROMIUM_ARGS, chromium_path
+
+    path = chromium_path()
+    if path is None:
+        yield None, "no Chromium (apt-get install chromium, or set TRACKEEP_TEST_CHROMIUM)"
+        return
+    try:
+        from playwright.sync_api import expect, sync_playwright
+    except ImportError:
+        yield None, "Playwright is not installed (pip install -e '.[dev]')"
+        return
+    expect.set_options(timeout=BROWSER_TIMEOUT_MS)
+    playwright = sync_playwright().start()
+    try:
+        browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+    except Exception as exc:
+        playwright.stop()
+        yield None, f"Chromium at {path} does not start: {exc}"
+        return
+    yield browser, None
+    browser.close()
+    playwright.stop()
+
+
+@pytest.fixture
+def chromium(_chromium):
+    browser, reason = _chromium
+    if browser is None:
+        unavailable(reason)
+    return browser

@@ -17,11 +17,9 @@ import time
 import pytest
 from auth_actions import GENEROUS_LIMITS, OWNER, AuthActions
 from browser import (
-    CHROMIUM_ARGS,
     DESKTOP,
     PHONE,
     ROOT,
-    chromium_path,
     screenshot,
     sign_in,
     wait_for_script,
@@ -29,7 +27,6 @@ from browser import (
 )
 
 from clocks import wait_until
-from conftest import unavailable
 from processes import ThreadServer
 
 pytestmark = pytest.mark.browser
@@ -38,38 +35,6 @@ TIMEOUT_MS = 10_000
 
 
 # ------------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="session")
-def _chromium():
-    path = chromium_path()
-    if path is None:
-        yield None, "no Chromium (apt-get install chromium, or set TRACKEEP_TEST_CHROMIUM)"
-        return
-    try:
-        from playwright.sync_api import expect, sync_playwright
-    except ImportError:
-        yield None, "Playwright is not installed (pip install -e '.[dev]')"
-        return
-    expect.set_options(timeout=TIMEOUT_MS)
-    playwright = sync_playwright().start()
-    try:
-        browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-    except Exception as exc:
-        playwright.stop()
-        yield None, f"Chromium at {path} does not start: {exc}"
-        return
-    yield browser, None
-    browser.close()
-    playwright.stop()
-
-
-@pytest.fixture
-def chromium(_chromium):
-    browser, reason = _chromium
-    if browser is None:
-        unavailable(reason)
-    return browser
 
 
 @dataclasses.dataclass

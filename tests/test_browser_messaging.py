@@ -5,31 +5,13 @@ from __future__ import annotations
 
 import pytest
 from auth_actions import GENEROUS_LIMITS, OWNER, PASSWORD, AuthActions
-from browser import CHROMIUM_ARGS, DESKTOP, chromium_path, screenshot, sign_in, wait_for_script
+from browser import DESKTOP, screenshot, sign_in, wait_for_script
 
-from conftest import unavailable
 from processes import ThreadServer
 
 pytestmark = pytest.mark.browser
 
 TIMEOUT_MS = 10_000
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    path = chromium_path()
-    if path is None:
-        unavailable("no Chromium (apt-get install chromium, or set TRACKEEP_TEST_CHROMIUM)")
-    try:
-        from playwright.sync_api import expect, sync_playwright
-    except ImportError:
-        unavailable("Playwright is not installed (pip install -e '.[dev]')")
-    expect.set_options(timeout=TIMEOUT_MS)
-    playwright = sync_playwright().start()
-    browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-    yield browser
-    browser.close()
-    playwright.stop()
 
 
 def expect(target):

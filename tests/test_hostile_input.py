@@ -25,7 +25,7 @@ TOO_BIG = 2**63
 #: Python's int() converts.
 BAD_IDS = [str(TOO_BIG), str(10**30), "9" * 4400]
 #: Sample values for the string arguments of routes that also take an id.
-STRING_ARGUMENTS = {"item_type": "bookmark"}
+STRING_ARGUMENTS = {"item_type": "bookmark", "emoji": "%F0%9F%91%8D"}
 
 
 @pytest.fixture

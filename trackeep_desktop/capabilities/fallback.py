@@ -423,8 +423,9 @@ class FallbackLeaderboard(Leaderboard):
 
     def _rebuild(self) -> None:
         report = self.rebuilders.run(self.primary)  # the monitor is still "down" meanwhile
-        if report.boards or report.failed:
-            log.warning("Redis recovered: rebuilt %d leaderboard(s)%s", report.board_count,
+        if report.board_count or report.failed:
+            log.warning("Leaderboards rebuilt from the database after the recovery: %d board(s)%s",
+                        report.board_count,
                         f"; failed: {', '.join(report.failed)}" if report.failed else "")
 
     def _run(self, name: str, *args):

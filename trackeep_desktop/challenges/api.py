@@ -121,7 +121,7 @@ def create_challenge():
     return jsonify(challenges.challenge_to_json(challenge, user.id, now=now())), 201
 
 
-@bp.get("/community/challenges/<int:challenge_id>")
+@bp.get("/community/challenges/<id:challenge_id>")
 @api_doc(response=CHALLENGE, params=[TOKEN])
 @require_scope(None)
 def get_challenge(challenge_id: int):
@@ -130,7 +130,7 @@ def get_challenge(challenge_id: int):
     return jsonify(challenges.challenge_to_json(challenge, current_user().id, now=now()))
 
 
-@bp.post("/community/challenges/<int:challenge_id>/join")
+@bp.post("/community/challenges/<id:challenge_id>/join")
 @api_doc(response=CHALLENGE, params=[TOKEN], body_required=False)
 @require_scope(None)
 def join_challenge(challenge_id: int):
@@ -144,7 +144,7 @@ def join_challenge(challenge_id: int):
     return jsonify(challenges.challenge_to_json(challenge, user_id, now=now()))
 
 
-@bp.post("/community/challenges/<int:challenge_id>/leave")
+@bp.post("/community/challenges/<id:challenge_id>/leave")
 @api_doc(response=CHALLENGE, body_required=False)
 @require_scope(None)
 def leave_challenge(challenge_id: int):
@@ -169,7 +169,7 @@ def my_challenges():
                                    for c in challenges.my_challenges(user_id)]})
 
 
-@bp.get("/community/challenges/<int:challenge_id>/leaderboard")
+@bp.get("/community/challenges/<id:challenge_id>/leaderboard")
 @api_doc(response=LEADERBOARD, params=[
     TOKEN, query_param("limit", "top N, at most 100", {"type": "integer", "minimum": 1,
                                                         "maximum": 100}),
