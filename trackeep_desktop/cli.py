@@ -8,6 +8,7 @@
 ``trackeep import FILE --user NAME``  import a bookmark file or a full export into an account
 ``trackeep search reindex``   rebuild the search index from the items (derived state)
 ``trackeep leaderboards rebuild``  rewrite every leaderboard from the database (derived state)
+``trackeep stats rebuild``    recount the kept counts (dashboard, tags, list totals) from the rows
 ``trackeep user reset-password NAME``  set a new password for an account that cannot sign in
 ``trackeep backup [--to DIR]``  an online backup of the database and the files
 ``trackeep restore ARCHIVE [--force]``  restore a backup into an empty data folder and database
@@ -70,6 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     reindex = search_commands.add_parser("reindex", help="rebuild the search index from the "
                                          "bookmarks, tasks, notes and files")
     _common_options(reindex)
+
+    stats = commands.add_parser("stats", help="the kept counts (derived state)")
+    stats_commands = stats.add_subparsers(dest="stats_command", required=True)
+    recount = stats_commands.add_parser(
+        "rebuild", help="recount what the dashboard, the tag list and the lists' totals show "
+        "from the items and tags (the writes keep these counts; this repairs them)")
+    _common_options(recount)
 
     leaderboards = commands.add_parser("leaderboards", help="leaderboards (derived state)")
     leaderboard_commands = leaderboards.add_subparsers(dest="leaderboards_command",
@@ -259,6 +267,31 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stats(args: argparse.Namespace) -> int:
+    import time
+
+    from trackeep_desktop import items
+    from trackeep_desktop.config import load_config
+    from trackeep_desktop.storage import db as dbmod
+    from trackeep_desktop.storage import migrations
+
+    config = load_config(_overrides(args))
+    db = dbmod.bind_database(config["DATABASE_URL"])
+    started = time.perf_counter()
+    try:
+        with dbmod.connection(db):
+            if migrations.status(db).pending:
+                print("trackeep: the database has pending migrations: run trackeep db upgrade",
+                      file=sys.stderr)
+                return 1
+            rebuilt = items.rebuild_counts()
+    finally:
+        if not db.is_closed():
+            db.close()
+    print(f"rebuilt {rebuilt} count(s) in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
 def cmd_leaderboards(args: argparse.Namespace) -> int:
     from trackeep_desktop.app import create_app
     from trackeep_desktop.capabilities.fallback import OUTAGE_ERRORS, CapabilityUnavailable
@@ -436,6 +469,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_import(args)
         if args.command == "search":
             return cmd_search(args)
+        if args.command == "stats":
+            return cmd_stats(args)
         if args.command == "leaderboards":
             return cmd_leaderboards(args)
         if args.command == "user":

@@ -30,6 +30,7 @@ from trackeep_desktop.storage.models import (
     DurableSession,
     File,
     FileShare,
+    ItemCount,
     ItemTag,
     Note,
     PairingCode,
@@ -44,8 +45,8 @@ log = logging.getLogger(__name__)
 
 #: Every table with a ``user`` column, children before parents (item tags and share links
 #: go through their tag and file first).
-USER_TABLES = (SearchDocument, SavedSearch, Task, Note, Bookmark, File, Tag, BackupCode,
-               ApiKey, PairingCode)
+USER_TABLES = (SearchDocument, SavedSearch, ItemCount, Task, Note, Bookmark, File, Tag,
+               BackupCode, ApiKey, PairingCode)
 
 
 @dataclass(frozen=True)

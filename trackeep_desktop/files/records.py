@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import peewee
 
 from trackeep_desktop import items
 from trackeep_desktop.accounts.users import iso_time
+from trackeep_desktop.items import counts
 from trackeep_desktop.storage.changes import record_change
 from trackeep_desktop.storage.db import database
 from trackeep_desktop.storage.models import File
@@ -69,13 +71,14 @@ def create_file(user_id: int, spool: Spool, *, name: str | None, now: float,
         tag_names = _check_tags(tags)
         spool.close()
         mime_type = detect_mime(name, spool.head)
-        with database.atomic():
+        with database.atomic(), counts.batch():
             record = File.create(user=user_id, name=name, description=description,
                                  mime_type=mime_type, kind=file_kind(mime_type),
                                  size=spool.size, sha256=spool.sha256, created_at=now,
                                  updated_at=now)
             if tag_names:
-                items.set_tags(user_id, ITEM_TYPE, record.id, tag_names, now)
+                items.set_tags(user_id, ITEM_TYPE, record.id, tag_names, now, new_item=True)
+            counts.added(user_id, ITEM_TYPE, record)
             lock_blobs()
             placed = store.place(spool)
             record_change(user_id, ITEM_TYPE, "created", record)
@@ -202,28 +205,41 @@ def tags_of(user_id: int, file_ids: list[int]) -> dict[int, list]:
     return items.tags_for(user_id, ITEM_TYPE, file_ids)
 
 
-def file_to_json(record: File, tags: list | None = None) -> dict:
-    """A file as the API answers it (the original client's field names included); ``tags``
-    are the file's ``Tag`` rows."""
-    kind = preview_kind(record.mime_type)
+#: The columns of a file's JSON: what :func:`file_json` reads from a row.
+FILE_COLUMNS = ("id", "user_id", "name", "description", "mime_type", "size", "sha256",
+                "created_at", "updated_at", "deleted_at")
+
+
+def file_json(row: Mapping[str, Any], tags: list[dict]) -> dict:
+    """A file as the API answers it (the original client's field names included), from a
+    row of :data:`FILE_COLUMNS` and its tags as ``{id, name, color}``."""
+    kind = preview_kind(row["mime_type"])
+    file_id = row["id"]
     return {
-        "id": record.id,
-        "user_id": record.user_id,
-        "name": record.name,
-        "original_name": record.name,
-        "file_name": record.name,
-        "description": record.description,
-        "mime_type": record.mime_type,
-        "file_type": file_kind(record.mime_type),
-        "file_size": record.size,
-        "sha256": record.sha256,
-        "tags": [{"id": t.id, "name": t.name, "color": t.color} for t in tags or []],
+        "id": file_id,
+        "user_id": row["user_id"],
+        "name": row["name"],
+        "original_name": row["name"],
+        "file_name": row["name"],
+        "description": row["description"],
+        "mime_type": row["mime_type"],
+        "file_type": file_kind(row["mime_type"]),
+        "file_size": row["size"],
+        "sha256": row["sha256"],
+        "tags": tags,
         "is_public": False,
         "previewable": kind in ("image", "text"),
-        "download_url": f"/api/v1/files/{record.id}/download",
-        "preview_url": f"/api/v1/files/{record.id}/preview" if kind in ("image", "text")
+        "download_url": f"/api/v1/files/{file_id}/download",
+        "preview_url": f"/api/v1/files/{file_id}/preview" if kind in ("image", "text")
         else None,
-        "created_at": iso_time(record.created_at),
-        "updated_at": iso_time(record.updated_at),
-        "deleted_at": iso_time(record.deleted_at),
+        "created_at": iso_time(row["created_at"]),
+        "updated_at": iso_time(row["updated_at"]),
+        "deleted_at": iso_time(row["deleted_at"]),
     }
+
+
+def file_to_json(record: File, tags: list | None = None) -> dict:
+    """A file model as the API answers it (see :func:`file_json`); ``tags`` are the file's
+    ``Tag`` rows."""
+    return file_json({column: getattr(record, column) for column in FILE_COLUMNS},
+                     [{"id": t.id, "name": t.name, "color": t.color} for t in tags or []])

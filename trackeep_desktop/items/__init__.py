@@ -37,6 +37,10 @@ What other modules build on:
   deleting a tag records an ``updated`` of every item that carried it (not announced as
   change events: ``event=False``, as are the subtasks that follow their task). The index
   follows inside the transaction; caches, change events and blobs after the commit.
+* **The counts** (:mod:`.counts`): what the dashboard, the tag list and the lists' totals
+  show is kept in ``item_count`` by the writes themselves, in their transactions (every
+  domain write that creates, changes, trashes, restores or purges an item, or changes tags,
+  reports to it); :func:`rebuild_counts` (``trackeep stats rebuild``) recounts from the rows.
 * **The item types** (``_TYPES`` in :mod:`.types`): bookmark, task, note and file join the
   trash (list, restore, purge, automatic purge), the tag counts and the dashboard. A new
   type is one more row there; its model needs the fields ``id``, ``user`` (a foreign key to
@@ -48,6 +52,9 @@ from trackeep_desktop.items.bookmarks import (
     create_bookmark,
     mark_fetch_pending,
     update_bookmark,
+)
+from trackeep_desktop.items.counts import (
+    rebuild as rebuild_counts,
 )
 from trackeep_desktop.items.dashboard import (
     dashboard_stats,
@@ -67,10 +74,15 @@ from trackeep_desktop.items.lists import (
     FILTERS,
     SORTS,
     Page,
+    as_rows,
     get_item,
     items_to_json,
     list_items,
+    notes_json,
     parse_paging,
+    read_item,
+    rows_to_json,
+    tasks_json,
 )
 from trackeep_desktop.items.notes import (
     create_note,
@@ -87,18 +99,22 @@ from trackeep_desktop.items.tags import (
     parse_color,
     parse_tag_names,
     set_tags,
+    tag_counts,
     tag_key,
     tag_to_json,
     tagged_with,
     tags_for,
+    tags_json,
     update_tag,
 )
 from trackeep_desktop.items.tasks import (
     create_task,
+    subtask_rows,
     subtasks_of,
     update_task,
 )
 from trackeep_desktop.items.trash import (
+    TrashPage,
     empty_trash,
     list_trash,
     move_to_trash,
@@ -106,6 +122,8 @@ from trackeep_desktop.items.trash import (
     purge_expired,
     restore_from_trash,
     trash_entry_to_json,
+    trash_json,
+    trash_page,
 )
 from trackeep_desktop.items.types import (
     DEFAULT_LIMIT,
@@ -150,7 +168,9 @@ __all__ = [
     "ItemError",
     "NotFound",
     "Page",
+    "TrashPage",
     "apply_metadata",
+    "as_rows",
     "create_bookmark",
     "create_note",
     "create_tag",
@@ -172,20 +192,30 @@ __all__ = [
     "move_to_trash",
     "normalize_tag_name",
     "normalize_url",
+    "notes_json",
     "parse_color",
     "parse_paging",
     "parse_tag_names",
     "parse_time",
     "purge",
     "purge_expired",
+    "read_item",
+    "rebuild_counts",
     "restore_from_trash",
+    "rows_to_json",
     "set_tags",
+    "subtask_rows",
     "subtasks_of",
+    "tag_counts",
     "tag_key",
     "tag_to_json",
     "tagged_with",
     "tags_for",
+    "tags_json",
+    "tasks_json",
     "trash_entry_to_json",
+    "trash_json",
+    "trash_page",
     "update_bookmark",
     "update_note",
     "update_tag",

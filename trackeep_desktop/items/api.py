@@ -77,36 +77,51 @@ def _rendered(item_type: str, item) -> dict:
     found = changes.rendered(item_type, item.id)
     if found is not None:
         return found
-    render = {"task": _task_json, "note": _note_json, "tag": _tag_with_counts}.get(item_type)
-    return render(item) if render is not None else _render(item_type, item)
+    if item_type == "tag":
+        return _tag_with_counts(item)
+    user_id = current_user().id
+    rows = items.as_rows(item_type, [item])
+    if item_type == "task":
+        return items.tasks_json(user_id, rows)[0]
+    if item_type == "note":
+        return items.notes_json(user_id, rows)[0]
+    return items.rows_to_json(user_id, item_type, rows)[0]
 
 
 def _exists(item_type: str, item_id: int) -> None:
     """404 for an unknown id or another user's, before the body is even read."""
-    items.get_item(current_user().id, item_type, item_id)
+    items.read_item(current_user().id, item_type, item_id)
 
 
-def _render(item_type: str, item) -> dict:
-    return items.items_to_json(current_user().id, item_type, [item])[0]
+def _read(item_type: str, item_id: int) -> dict:
+    """``GET /<type>s/{id}``: the item read as a row and rendered (a task with its subtasks,
+    a note with its HTML)."""
+    user_id = current_user().id
+    row = items.read_item(user_id, item_type, item_id)
+    if item_type == "task":
+        return items.tasks_json(user_id, [row])[0]
+    if item_type == "note":
+        return items.notes_json(user_id, [row])[0]
+    return items.rows_to_json(user_id, item_type, [row])[0]
 
 
 def _list(item_type: str):
     user = current_user()
     page = items.list_items(user.id, item_type, request.args.to_dict(flat=False))
-    rendered = items.items_to_json(user.id, item_type, page.items)
+    rendered = items.rows_to_json(user.id, item_type, page.items)
     if item_type == "task":
-        _attach_subtasks(user.id, page.items, rendered)
+        _attach_subtasks(user.id, rendered)
     return paged_response(page, rendered)
 
 
-def _attach_subtasks(user_id: int, tasks: list, rendered: list[dict]) -> None:
+def _attach_subtasks(user_id: int, rendered: list[dict]) -> None:
     """Give each listed task its live subtasks, as ``GET /tasks/{id}`` does (two queries for
     the whole page, not two per task)."""
-    children = items.subtasks_of(user_id, [task.id for task in tasks])
+    children = items.subtask_rows(user_id, [out["id"] for out in rendered])
     flat = [sub for subs in children.values() for sub in subs]
-    by_id = {out["id"]: out for out in items.items_to_json(user_id, "task", flat)}
-    for task, out in zip(tasks, rendered, strict=True):
-        out["subtasks"] = [by_id[sub.id] for sub in children[task.id]]
+    by_id = {out["id"]: out for out in items.rows_to_json(user_id, "task", flat)}
+    for out in rendered:
+        out["subtasks"] = [by_id[sub["id"]] for sub in children[out["id"]]]
 
 
 def _moved_to_trash(item_type: str, item_id: int):
@@ -276,8 +291,7 @@ def create_bookmark():
 @require_scope("bookmarks:write")
 def get_bookmark(bookmark_id: int):
     """One bookmark."""
-    bookmark = items.get_item(current_user().id, "bookmark", bookmark_id)
-    return jsonify(_render("bookmark", bookmark))
+    return jsonify(_read("bookmark", bookmark_id))
 
 
 @bp.route("/bookmarks/<id:bookmark_id>", methods=["PATCH", "PUT"])
@@ -324,13 +338,6 @@ def refetch_bookmark_metadata(bookmark_id: int):
 # ----------------------------------------------------------------------------------- tasks
 
 
-def _task_json(task) -> dict:
-    user_id = current_user().id
-    subtasks = items.subtasks_of(user_id, [task.id])[task.id]
-    rendered = items.items_to_json(user_id, "task", [task, *subtasks])
-    return {**rendered[0], "subtasks": rendered[1:]}
-
-
 @bp.get("/tasks")
 @api_doc(response=TASK, array=True, paged=True, params=list_params("task"))
 @require_scope("tasks:write")
@@ -357,8 +364,7 @@ def create_task():
 @require_scope("tasks:write")
 def get_task(task_id: int):
     """One task, with its subtasks."""
-    task = items.get_item(current_user().id, "task", task_id)
-    return jsonify(_task_json(task))
+    return jsonify(_read("task", task_id))
 
 
 @bp.route("/tasks/<id:task_id>", methods=["PATCH", "PUT"])
@@ -392,10 +398,6 @@ def delete_task(task_id: int):
 
 
 # ----------------------------------------------------------------------------------- notes
-
-
-def _note_json(note) -> dict:
-    return {**_render("note", note), "content_html": render_markdown(note.content)}
 
 
 @bp.get("/notes")
@@ -436,8 +438,7 @@ def preview_note():
 @require_scope("notes:write")
 def get_note(note_id: int):
     """One note, with its content rendered to sanitized HTML."""
-    note = items.get_item(current_user().id, "note", note_id)
-    return jsonify(_note_json(note))
+    return jsonify(_read("note", note_id))
 
 
 @bp.route("/notes/<id:note_id>", methods=["PATCH", "PUT"])
@@ -463,10 +464,7 @@ def delete_note(note_id: int):
 
 
 def _tag_with_counts(tag) -> dict:
-    for candidate, counts in items.list_tags(current_user().id):
-        if candidate.id == tag.id:
-            return items.tag_to_json(candidate, counts)
-    return items.tag_to_json(tag, {})
+    return items.tag_to_json(tag, items.tag_counts(current_user().id, [tag.id])[tag.id])
 
 
 @bp.get("/tags")
@@ -474,8 +472,7 @@ def _tag_with_counts(tag) -> dict:
 @require_scope("read")
 def list_tags():
     """Your tags by name, each with how many live items carry it (in all and per type)."""
-    return jsonify([items.tag_to_json(tag, counts)
-                    for tag, counts in items.list_tags(current_user().id)])
+    return jsonify(items.tags_json(current_user().id))
 
 
 @bp.post("/tags")
@@ -536,28 +533,33 @@ def merge_tag(tag_id: int):
 
 
 @bp.get("/trash")
-@api_doc(response=TRASH_ENTRY, array=True, paged=True, params=[
+@api_doc(response=TRASH_ENTRY, array=True, paged=True, cursor=True, params=[
     query_param("limit", f"page size, 1-{items.MAX_LIMIT}", {"type": "integer"}),
     query_param("offset", "items to skip", {"type": "integer"}),
+    query_param("cursor", "the X-Next-Cursor of the previous page: the page after it, at "
+                "the same cost however deep (keyset paging; not with offset)"),
     query_param("type", "only this item type (bookmark, task, note, file)"),
 ])
 @require_scope("read")
 def list_trash():
     """Everything in your trash, of every type, last deleted first.
 
-    Items older than the retention (TRASH_RETENTION_DAYS) are purged first.
+    Items older than the retention (TRASH_RETENTION_DAYS) are purged first. Page with limit
+    and offset, or follow X-Next-Cursor: each page that has more after it names the next in
+    that header (and, on a cursor page, in Link rel="next"); ?cursor= reads it in constant
+    time where a deep offset costs its depth.
     """
     user = current_user()
     max_age = retention_seconds(current_app.config)
-    limit, offset = items.parse_paging(request.args.to_dict(flat=False))
+    params = request.args.to_dict(flat=False)
+    limit, offset = items.parse_paging(params)
+    cursor = params["cursor"][-1] if params.get("cursor") else None
     if max_age:
         items.purge_expired(now(), max_age, user_id=user.id)
-    entries = items.list_trash(user.id)
-    wanted = request.args.get("type")
-    if wanted:
-        entries = [e for e in entries if e.item_type == wanted]
-    page = items.Page(entries[offset:offset + limit], len(entries), limit, offset)
-    return paged_response(page, items.trash_entry_to_json(user.id, page.items, max_age))
+    page = items.trash_page(user.id, limit=limit, offset=offset, cursor=cursor,
+                            item_type=request.args.get("type") or None)
+    return paged_response(page, items.trash_json(user.id, page.entries, max_age),
+                          next_cursor=page.next_cursor, by_cursor=cursor is not None)
 
 
 def _trash_scope(item_type: str) -> None:

@@ -12,7 +12,9 @@ from trackeep_desktop.storage.changes import record_change
 from trackeep_desktop.storage.db import database, is_postgres
 from trackeep_desktop.storage.models import Bookmark, Tag
 
+from . import counts, rows
 from .fields import BOOKMARK_FIELDS, _clean, _live, url_hash
+from .rows import model_row
 from .tags import _tag_brief, parse_tag_names, set_tags
 from .types import (
     DESCRIPTION_MAX,
@@ -36,13 +38,13 @@ def lock_url(user_id: int, url: str) -> None:
 
 
 def find_duplicate(user_id: int, url: str, exclude_id: int | None = None) -> Bookmark | None:
-    """The user's live bookmark with this (normalized) URL, if any."""
-    query = Bookmark.select().where((Bookmark.user == user_id)
-                                    & (Bookmark.url_hash == url_hash(url))
-                                    & Bookmark.deleted_at.is_null())
-    if exclude_id is not None:
-        query = query.where(Bookmark.id != exclude_id)
-    return query.order_by(Bookmark.id).first()
+    """The user's live bookmark with this (normalized) URL, if any. Every save asks, and
+    almost always finds none: the question is one written-out statement on the
+    ``(user_id, url_hash)`` index, the model read only for a bookmark found."""
+    found = rows.scalar(
+        "SELECT id FROM bookmark WHERE user_id = ? AND url_hash = ? AND deleted_at IS NULL "
+        "AND id <> ? ORDER BY id LIMIT 1", (user_id, url_hash(url), exclude_id or 0))
+    return None if found is None else Bookmark.get_by_id(found)
 
 
 def _tag_input(data: Mapping[str, Any]) -> list[str] | None:
@@ -71,7 +73,8 @@ def create_bookmark(user_id: int, data: Mapping[str, Any], *, now: float,
             fetch_status="pending" if fetch_metadata else "skipped",
             created_at=now, updated_at=now, **values)
         if tags:
-            set_tags(user_id, "bookmark", bookmark.id, tags, now)
+            set_tags(user_id, "bookmark", bookmark.id, tags, now, new_item=True)
+        counts.added(user_id, "bookmark", bookmark)
         record_change(user_id, "bookmark", "created", bookmark)
     return bookmark
 
@@ -84,6 +87,7 @@ def update_bookmark(user_id: int, bookmark_id: int, data: Mapping[str, Any], *, 
     tags = _tag_input(data)
     with write_transaction():
         bookmark = _live(Bookmark, user_id, bookmark_id, "bookmark")
+        before = counts.snapshot("bookmark", bookmark)
         if "url" in values and values["url"] != bookmark.url:
             lock_url(user_id, values["url"])
             if not allow_duplicate:
@@ -97,6 +101,7 @@ def update_bookmark(user_id: int, bookmark_id: int, data: Mapping[str, Any], *, 
             setattr(bookmark, name, value)
         bookmark.updated_at = now
         bookmark.save()
+        counts.changed(user_id, "bookmark", before, bookmark)
         if tags is not None:
             set_tags(user_id, "bookmark", bookmark.id, tags, now)
         record_change(user_id, "bookmark", "updated", bookmark)
@@ -138,22 +143,34 @@ def mark_fetch_pending(user_id: int, bookmark_id: int, *, now: float) -> Bookmar
     return bookmark
 
 
-def bookmark_to_json(bookmark: Bookmark, tags: list[Tag]) -> dict:
-    """A bookmark as the API shows it (the original's field names)."""
+#: The columns of a bookmark's JSON: what :func:`bookmark_json` reads from a row.
+BOOKMARK_COLUMNS = ("id", "user_id", "url", "title", "description", "favicon_url",
+                    "is_favorite", "is_read", "read_at", "is_public", "fetch_status",
+                    "created_at", "updated_at", "deleted_at")
+
+
+def bookmark_json(row: Mapping[str, Any], tags: list[dict]) -> dict:
+    """A bookmark as the API shows it (the original's field names), from a row of
+    :data:`BOOKMARK_COLUMNS` and its tags as ``{id, name, color}``."""
     return {
-        "id": bookmark.id,
-        "user_id": bookmark.user_id,
-        "url": bookmark.url,
-        "title": bookmark.title,
-        "description": bookmark.description,
-        "favicon_url": bookmark.favicon_url,
-        "is_favorite": bookmark.is_favorite,
-        "is_read": bookmark.is_read,
-        "read_at": iso_time(bookmark.read_at),
-        "is_public": bookmark.is_public,
-        "fetch_status": bookmark.fetch_status,
-        "tags": [_tag_brief(t) for t in tags],
-        "created_at": iso_time(bookmark.created_at),
-        "updated_at": iso_time(bookmark.updated_at),
-        "deleted_at": iso_time(bookmark.deleted_at),
+        "id": row["id"],
+        "user_id": row["user_id"],
+        "url": row["url"],
+        "title": row["title"],
+        "description": row["description"],
+        "favicon_url": row["favicon_url"],
+        "is_favorite": bool(row["is_favorite"]),
+        "is_read": bool(row["is_read"]),
+        "read_at": iso_time(row["read_at"]),
+        "is_public": bool(row["is_public"]),
+        "fetch_status": row["fetch_status"],
+        "tags": tags,
+        "created_at": iso_time(row["created_at"]),
+        "updated_at": iso_time(row["updated_at"]),
+        "deleted_at": iso_time(row["deleted_at"]),
     }
+
+
+def bookmark_to_json(bookmark: Bookmark, tags: list[Tag]) -> dict:
+    """A bookmark model as the API shows it (see :func:`bookmark_json`)."""
+    return bookmark_json(model_row(bookmark, BOOKMARK_COLUMNS), [_tag_brief(t) for t in tags])

@@ -13,8 +13,10 @@ import peewee
 
 from trackeep_desktop.accounts.users import iso_time
 from trackeep_desktop.storage.changes import record_change
+from trackeep_desktop.storage.db import database
 from trackeep_desktop.storage.models import MAX_ID, ItemTag, Tag
 
+from . import counts, rows
 from .types import (
     _TYPES,
     TAG_NAME_MAX,
@@ -90,54 +92,74 @@ def _find_tag(user_id: int, name: str) -> Tag | None:
 
 
 def get_or_create_tags(user_id: int, names: Iterable[str], *, now: float) -> list[Tag]:
-    """The user's tags with these names (ignoring case), creating the missing ones."""
+    """The user's tags with these names (ignoring case), creating the missing ones; one query
+    finds those that exist."""
+    names = list(names)
+    keys = list(dict.fromkeys(tag_key(name) for name in names))
+    found: dict[str, Tag] = {}
+    for start in range(0, len(keys), 500):
+        found.update((tag.name_key, tag) for tag in Tag.select().where(
+            (Tag.user == user_id) & Tag.name_key.in_(keys[start:start + 500])))
     tags = []
     for name in names:
-        tag = _find_tag(user_id, name)
+        tag = found.get(tag_key(name))
         if tag is None:
             try:
                 with write_transaction():  # a savepoint: a concurrent insert of the same name
                     tag = Tag.create(user=user_id, name=name, name_key=tag_key(name),
                                      color=default_color(name), created_at=now, updated_at=now)
+                counts.tag_created(user_id)
                 record_change(user_id, "tag", "created", tag, event=False)
             except peewee.IntegrityError:
                 tag = _find_tag(user_id, name)
                 if tag is None:
                     raise
+            found[tag.name_key] = tag
         tags.append(tag)
     return tags
 
 
-def _check_owner(user_id: int, item_type: str, item_id: int) -> None:
+def _check_owner(user_id: int, item_type: str, item_id: int) -> bool:
+    """:class:`NotFound` unless the item is the user's (for a registered type); whether it
+    is live (not in the trash), which its tags' counts depend on."""
     entry = _TYPES.get(item_type)
     if entry is None:
-        return
+        return True
     model = entry.model
-    if not model.select().where((model.id == item_id) & (model.user == user_id)).exists():
+    row = (model.select(model.deleted_at).where((model.id == item_id) & (model.user == user_id))
+           .tuples().first())
+    if row is None:
         raise NotFound(f"{item_type} not found")
+    return row[0] is None
 
 
 def set_tags(user_id: int, item_type: str, item_id: int, names: Iterable[Any],
-             now: float | None = None) -> list[Tag]:
+             now: float | None = None, *, new_item: bool = False) -> list[Tag]:
     """Give an item exactly these tags (names or ``{"name": ...}``; missing tags are
     created). Returns the tags, sorted by name. Runs no change hook: the caller reports the
-    item's change."""
+    item's change. ``new_item``: the caller made the item in this transaction, so it is the
+    user's, live and has no tags yet (two queries fewer on every save)."""
     names = parse_tag_names(list(names))
     now = time.time() if now is None else now
     with write_transaction():
-        _check_owner(user_id, item_type, item_id)
+        live = True if new_item else _check_owner(user_id, item_type, item_id)
         tags = get_or_create_tags(user_id, names, now=now)
         wanted = {tag.id for tag in tags}
-        current = {link.tag_id: link for link in ItemTag.select().join(Tag).where(
-            (ItemTag.item_type == item_type) & (ItemTag.item_id == item_id)
-            & (Tag.user == user_id))}
-        stale = [link.id for tag_id, link in current.items() if tag_id not in wanted]
+        current: dict[int, int] = {}  # tag id -> link id
+        if not new_item:
+            current = {tag_id: link_id for link_id, tag_id in database.execute_sql(rows.sql(
+                "SELECT it.id, it.tag_id FROM item_tag it JOIN tag t ON t.id = it.tag_id "
+                "WHERE it.item_type = ? AND it.item_id = ? AND t.user_id = ?"),
+                (item_type, item_id, user_id)).fetchall()}
+        stale = [link_id for tag_id, link_id in current.items() if tag_id not in wanted]
         if stale:
             ItemTag.delete().where(ItemTag.id.in_(stale)).execute()
-        new = [{"tag": t, "item_type": item_type, "item_id": item_id} for t in wanted
-               if t not in current]
-        if new:
-            ItemTag.insert_many(new).execute()
+        added = [t for t in wanted if t not in current]
+        if added:
+            ItemTag.insert_many([{"tag": t, "item_type": item_type, "item_id": item_id}
+                                 for t in added]).execute()
+        counts.linked(user_id, item_type, live, added,
+                      [tag_id for tag_id in current if tag_id not in wanted])
     return sorted(tags, key=lambda t: tag_key(t.name))
 
 
@@ -157,6 +179,28 @@ def tags_for(user_id: int, item_type: str, ids: Iterable[int]) -> dict[int, list
     return found
 
 
+def tag_briefs(user_id: int, item_type: str, ids: Iterable[int]) -> dict[int, list[dict]]:
+    """The user's tags on each of these items as the items' JSON shows them, ``{item_id:
+    [{id, name, color}, ...]}`` sorted by name (every id given is a key): one query for a
+    page, read from the ``(item_type, item_id, tag_id)`` index, as plain rows."""
+    ids = list(ids)
+    found: dict[int, list[dict]] = {i: [] for i in ids}
+    briefs: dict[int, dict] = {}  # one dict per tag, shared by the items carrying it
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        cursor = database.execute_sql(rows.sql(
+            "SELECT it.item_id, t.id, t.name, t.color FROM item_tag it "
+            "JOIN tag t ON t.id = it.tag_id "
+            f"WHERE it.item_type = ? AND it.item_id IN ({rows.marks(len(chunk))}) "
+            "AND t.user_id = ? ORDER BY t.name_key"), [item_type, *chunk, user_id])
+        for item_id, tag_id, name, color in cursor.fetchall():
+            brief = briefs.get(tag_id)
+            if brief is None:
+                brief = briefs[tag_id] = {"id": tag_id, "name": name, "color": color}
+            found[item_id].append(brief)
+    return found
+
+
 def tagged_with(user_id: int, item_type: str, id_field: peewee.Field,
                 names: Iterable[str]) -> peewee.Expression | None:
     """A condition on ``id_field`` keeping items that carry every one of ``names`` (None
@@ -173,8 +217,14 @@ def tagged_with(user_id: int, item_type: str, id_field: peewee.Field,
 
 def tag_to_json(tag: Tag, counts: Mapping[str, int] | None = None) -> dict:
     """A tag as the API shows it; with ``counts`` (per item type) also ``count``."""
-    out = {"id": tag.id, "name": tag.name, "color": tag.color,
-           "created_at": iso_time(tag.created_at), "updated_at": iso_time(tag.updated_at)}
+    return _tag_json(tag.id, tag.name, tag.color, tag.created_at, tag.updated_at, counts)
+
+
+def _tag_json(tag_id: int, name: str, color: str, created_at: float, updated_at: float,
+              counts: Mapping[str, int] | None) -> dict:
+    out: dict[str, Any] = {"id": tag_id, "name": name, "color": color,
+                           "created_at": iso_time(created_at),
+                           "updated_at": iso_time(updated_at)}
     if counts is not None:
         out["count"] = sum(counts.values())
         out["counts"] = dict(counts)
@@ -185,27 +235,35 @@ def _tag_brief(tag: Tag) -> dict:
     return {"id": tag.id, "name": tag.name, "color": tag.color}
 
 
-def tag_counts(user_id: int) -> dict[int, dict[str, int]]:
-    """``{tag_id: {item_type: n}}``: how many live items (not in the trash) carry each tag."""
-    counts: dict[int, dict[str, int]] = {}
-    for name, entry in _TYPES.items():
-        model = entry.model
-        query = (ItemTag.select(ItemTag.tag, peewee.fn.COUNT(ItemTag.id).alias("n"))
-                 .join(model, on=(ItemTag.item_id == model.id))
-                 .where((ItemTag.item_type == name) & (model.user == user_id)
-                        & model.deleted_at.is_null())
-                 .group_by(ItemTag.tag))
-        for row in query.dicts():  # peewee's stubs type these rows as models, not dicts
-            counts.setdefault(row["tag"], {})[name] = row["n"]  # type: ignore[index]
-    return counts
+def tag_counts(user_id: int, tag_ids: Iterable[int] | None = None) -> dict[int, dict[str, int]]:
+    """``{tag_id: {item_type: n}}``: how many live items (not in the trash) carry each of the
+    user's tags (or of these), every item type present. Read from the kept counts
+    (:mod:`.counts`), not counted: O(tags), not O(tagged items)."""
+    wanted = None if tag_ids is None else list(tag_ids)
+    kept = counts.tag_counts(user_id, wanted)
+    ids = kept if wanted is None else wanted
+    return {tag_id: {name: kept.get(tag_id, {}).get(name, 0) for name in _TYPES}
+            for tag_id in ids}
 
 
 def list_tags(user_id: int) -> list[tuple[Tag, dict[str, int]]]:
     """The user's tags by name, each with its counts per item type (every type present)."""
-    counts = tag_counts(user_id)
+    kept = tag_counts(user_id)
+    zero = dict.fromkeys(_TYPES, 0)
     tags = Tag.select().where(Tag.user == user_id).order_by(Tag.name_key)
-    return [(tag, {name: counts.get(tag.id, {}).get(name, 0) for name in _TYPES})
-            for tag in tags]
+    return [(tag, kept.get(tag.id, zero)) for tag in tags]
+
+
+def tags_json(user_id: int) -> list[dict]:
+    """``GET /tags``: the user's tags by name with their counts, as the API shows them. Plain
+    rows rather than models: building a :class:`Tag` per row cost more than the query."""
+    kept = tag_counts(user_id)
+    zero = dict.fromkeys(_TYPES, 0)
+    cursor = database.execute_sql(
+        f"SELECT id, name, color, created_at, updated_at FROM tag WHERE user_id = "
+        f"{database.param} ORDER BY name_key", (user_id,))
+    return [_tag_json(tag_id, name, color, created_at, updated_at, kept.get(tag_id, zero))
+            for tag_id, name, color, created_at, updated_at in cursor.fetchall()]
 
 
 def get_tag(user_id: int, tag_id: Any) -> Tag:
@@ -234,6 +292,7 @@ def create_tag(user_id: int, data: Mapping[str, Any], *, now: float) -> Tag:
         except peewee.IntegrityError:
             raise Conflict("You already have a tag with this name.", "name",
                            "duplicate") from None
+        counts.tag_created(user_id)
         record_change(user_id, "tag", "created", tag)
     return tag
 
@@ -293,6 +352,7 @@ def delete_tag(user_id: int, tag_id: int) -> None:
         ItemTag.delete().where(ItemTag.tag == tag.id).execute()
         record_change(user_id, "tag", "purged", tag)
         tag.delete_instance()
+        counts.tag_deleted(user_id, tag.id)
         _report_items(items, user_id)
 
 
@@ -312,14 +372,18 @@ def merge_tags(user_id: int, source_id: int, into_id: Any, *, now: float) -> Tag
             raise InvalidInput("into must be the id of one of your tags.", "into",
                                "not_found") from None
         items = _tagged_items(source)
+        live = {(name, item.id): item.deleted_at is None for name, item in items}
         already = {(link.item_type, link.item_id)
                    for link in ItemTag.select().where(ItemTag.tag == target.id)}
         for link in ItemTag.select().where(ItemTag.tag == source.id):
             if (link.item_type, link.item_id) not in already:
                 ItemTag.create(tag=target.id, item_type=link.item_type, item_id=link.item_id)
+                counts.linked(user_id, link.item_type,
+                              live.get((link.item_type, link.item_id), False), [target.id])
         ItemTag.delete().where(ItemTag.tag == source.id).execute()
         record_change(user_id, "tag", "purged", source)
         source.delete_instance()
+        counts.tag_deleted(user_id, source.id)
         target.updated_at = now
         target.save()
         record_change(user_id, "tag", "updated", target)

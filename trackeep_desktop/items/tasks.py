@@ -9,8 +9,10 @@ from trackeep_desktop.accounts.users import iso_time
 from trackeep_desktop.storage.changes import record_change
 from trackeep_desktop.storage.models import Tag, Task
 
+from . import counts
 from .bookmarks import _tag_input
 from .fields import TASK_FIELDS, _clean, _live
+from .rows import marks, model_row, select
 from .tags import _tag_brief, set_tags
 from .types import InvalidInput, write_transaction
 
@@ -59,7 +61,8 @@ def create_task(user_id: int, data: Mapping[str, Any], *, now: float) -> Task:
             setattr(task, name, value)
         task.save()
         if tags:
-            set_tags(user_id, "task", task.id, tags, now)
+            set_tags(user_id, "task", task.id, tags, now, new_item=True)
+        counts.added(user_id, "task", task)
         record_change(user_id, "task", "created", task)
     return task
 
@@ -70,6 +73,7 @@ def update_task(user_id: int, task_id: int, data: Mapping[str, Any], *, now: flo
     tags = _tag_input(data)
     with write_transaction():
         task = _live(Task, user_id, task_id, "task")
+        before = counts.snapshot("task", task)
         if "parent_id" in values:
             parent_id = values.pop("parent_id")
             if parent_id != task.parent_id:
@@ -80,6 +84,7 @@ def update_task(user_id: int, task_id: int, data: Mapping[str, Any], *, now: flo
             setattr(task, name, value)
         task.updated_at = now
         task.save()
+        counts.changed(user_id, "task", before, task)
         if tags is not None:
             set_tags(user_id, "task", task.id, tags, now)
         record_change(user_id, "task", "updated", task)
@@ -98,24 +103,53 @@ def subtasks_of(user_id: int, task_ids: Iterable[int]) -> dict[int, list[Task]]:
     return found
 
 
-def task_to_json(task: Task, tags: list[Tag], subtasks: list[dict] | None = None) -> dict:
-    """A task as the API shows it; ``subtasks`` (already rendered) when given."""
+#: The columns of a task's JSON: what :func:`task_json` reads from a row.
+TASK_COLUMNS = ("id", "user_id", "title", "description", "status", "priority", "due_date",
+                "progress", "parent_id", "completed_at", "created_at", "updated_at",
+                "deleted_at")
+
+
+def task_json(row: Mapping[str, Any], tags: list[dict],
+              subtasks: list[dict] | None = None) -> dict:
+    """A task as the API shows it, from a row of :data:`TASK_COLUMNS` and its tags as
+    ``{id, name, color}``; ``subtasks`` (already rendered) when given."""
     out = {
-        "id": task.id,
-        "user_id": task.user_id,
-        "title": task.title,
-        "description": task.description,
-        "status": task.status,
-        "priority": task.priority,
-        "due_date": iso_time(task.due_date),
-        "progress": task.progress,
-        "parent_id": task.parent_id,
-        "completed_at": iso_time(task.completed_at),
-        "tags": [_tag_brief(t) for t in tags],
-        "created_at": iso_time(task.created_at),
-        "updated_at": iso_time(task.updated_at),
-        "deleted_at": iso_time(task.deleted_at),
+        "id": row["id"],
+        "user_id": row["user_id"],
+        "title": row["title"],
+        "description": row["description"],
+        "status": row["status"],
+        "priority": row["priority"],
+        "due_date": iso_time(row["due_date"]),
+        "progress": row["progress"],
+        "parent_id": row["parent_id"],
+        "completed_at": iso_time(row["completed_at"]),
+        "tags": tags,
+        "created_at": iso_time(row["created_at"]),
+        "updated_at": iso_time(row["updated_at"]),
+        "deleted_at": iso_time(row["deleted_at"]),
     }
     if subtasks is not None:
         out["subtasks"] = subtasks
     return out
+
+
+def task_to_json(task: Task, tags: list[Tag], subtasks: list[dict] | None = None) -> dict:
+    """A task model as the API shows it (see :func:`task_json`)."""
+    return task_json(model_row(task, TASK_COLUMNS), [_tag_brief(t) for t in tags], subtasks)
+
+
+def subtask_rows(user_id: int, task_ids: Iterable[int]) -> dict[int, list[dict]]:
+    """Live subtasks of each task as rows: ``{task_id: [row, ...]}`` oldest first. ``+user_id``
+    keeps SQLite (which plans without statistics) on the ``parent_id`` index: on ``user_id``
+    it would walk the user's tasks in ``created_at`` order to spare sorting a few rows."""
+    ids = list(task_ids)
+    found: dict[int, list[dict]] = {i: [] for i in ids}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        for row in select(f"SELECT {', '.join(TASK_COLUMNS)} FROM task "
+                          f"WHERE parent_id IN ({marks(len(chunk))}) AND +user_id = ? "
+                          "AND deleted_at IS NULL ORDER BY created_at, id",
+                          [*chunk, user_id], TASK_COLUMNS):
+            found[row["parent_id"]].append(row)
+    return found

@@ -3,9 +3,10 @@ tags and the dashboard work over."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from trackeep_desktop import errors
@@ -96,11 +97,16 @@ class DuplicateBookmark(Conflict):
         return {"duplicate": bookmark_to_json(bookmark, tags)}
 
 
-def write_transaction():
+@contextlib.contextmanager
+def write_transaction() -> Iterator[None]:
     """``database.atomic()`` for a write (on SQLite it begins ``IMMEDIATE``, as every
-    transaction does: see :func:`trackeep_desktop.db.open_database`). Nested calls are
-    savepoints."""
-    return database.atomic()
+    transaction does: see :func:`trackeep_desktop.db.open_database`), with a
+    :func:`~trackeep_desktop.items.counts.batch` of its count changes written at its end.
+    Nested calls are savepoints."""
+    from . import counts  # counts builds on this module's table of types
+
+    with database.atomic(), counts.batch():
+        yield
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,6 +123,8 @@ class ItemType:
     to_json: Callable[[Any, list], dict] | None = None
     #: ``(model, foreign key)`` rows that go with an item when it is purged.
     dependents: tuple = ()
+    #: The columns its title is read from in plain rows: the first one not empty.
+    title_columns: tuple[str, ...] = ("title",)
 
 
 def _file_to_json(record: Any, tags: list) -> dict:
@@ -130,11 +138,12 @@ def _file_to_json(record: Any, tags: list) -> dict:
 #: ``updated_at`` and ``deleted_at``. A declaration, not a registry: no application adds to
 #: it, so every application in a process sees the same types.
 _TYPES: dict[str, ItemType] = {
-    "bookmark": ItemType("bookmark", Bookmark, lambda item: item.title),
+    "bookmark": ItemType("bookmark", Bookmark, lambda item: item.title,
+                         title_columns=("title", "url")),
     "task": ItemType("task", Task, lambda item: item.title),
     "note": ItemType("note", Note, lambda item: item.title),
     "file": ItemType("file", File, lambda record: record.name, _file_to_json,
-                     dependents=((FileShare, FileShare.file),)),
+                     dependents=((FileShare, FileShare.file),), title_columns=("name",)),
 }
 
 

@@ -26,7 +26,6 @@ from collections.abc import Callable
 
 from trackeep_desktop import challenges, files, items
 from trackeep_desktop.capabilities import Capabilities
-from trackeep_desktop.items.markdown import render_markdown
 from trackeep_desktop.realtime import events
 from trackeep_desktop.search.cache import invalidation_subscriber
 from trackeep_desktop.search.index import index_subscriber
@@ -44,24 +43,18 @@ def render_bookmarks(user_id: int, bookmarks: list) -> list[dict]:
 
 def render_tasks(user_id: int, tasks: list) -> list[dict]:
     """Tasks as the API answers them, each with its subtasks (one query for all)."""
-    subtasks = items.subtasks_of(user_id, [task.id for task in tasks])
-    flat = [*tasks, *(sub for task in tasks for sub in subtasks[task.id])]
-    by_id = {out["id"]: out for out in items.items_to_json(user_id, "task", flat)}
-    return [{**by_id[task.id], "subtasks": [by_id[sub.id] for sub in subtasks[task.id]]}
-            for task in tasks]
+    return items.tasks_json(user_id, items.as_rows("task", tasks))
 
 
 def render_notes(user_id: int, notes: list) -> list[dict]:
     """Notes as the API answers them, with their Markdown rendered safely."""
-    return [{**out, "content_html": render_markdown(note.content)}
-            for note, out in zip(notes, items.items_to_json(user_id, "note", notes),
-                                 strict=True)]
+    return items.notes_json(user_id, items.as_rows("note", notes))
 
 
 def render_tags(user_id: int, tags: list) -> list[dict]:
     """Tags as the API answers them, with how many live items carry each."""
-    counts = {tag.id: found for tag, found in items.list_tags(user_id)}
-    return [items.tag_to_json(tag, counts.get(tag.id, {})) for tag in tags]
+    counts = items.tag_counts(user_id, [tag.id for tag in tags])
+    return [items.tag_to_json(tag, counts[tag.id]) for tag in tags]
 
 
 def render_files(user_id: int, records: list) -> list[dict]:

@@ -141,6 +141,8 @@ ALL_MODELS = [DurableSession, Counter, User, BackupCode, ApiKey, PairingCode]
 # ------------------------------------------------------------------------------------------
 # Items (issue 4): bookmarks, tasks, notes, tags and the item-tag links (migration m0003).
 # The domain is trackeep_desktop.items. A row whose ``deleted_at`` is set is in the trash.
+# Each item table also has the partial indexes of migration m0009 (one per sort of its live
+# rows, ``<table>_live_<key>``, and ``<table>_trash``), which peewee's Meta cannot describe.
 
 
 class Bookmark(BaseModel):
@@ -165,10 +167,7 @@ class Bookmark(BaseModel):
 
     class Meta:
         table_name = "bookmark"
-        indexes = (
-            (("user", "url_hash"), False),
-            (("user", "deleted_at", "created_at"), False),
-        )
+        indexes = ((("user", "url_hash"), False),)
 
 
 class Task(BaseModel):
@@ -192,7 +191,6 @@ class Task(BaseModel):
 
     class Meta:
         table_name = "task"
-        indexes = ((("user", "deleted_at", "created_at"), False),)
 
 
 class Note(BaseModel):
@@ -210,7 +208,6 @@ class Note(BaseModel):
 
     class Meta:
         table_name = "note"
-        indexes = ((("user", "deleted_at", "created_at"), False),)
 
 
 class Tag(BaseModel):
@@ -243,11 +240,28 @@ class ItemTag(BaseModel):
         table_name = "item_tag"
         indexes = (
             (("tag", "item_type", "item_id"), True),
-            (("item_type", "item_id"), False),
+            (("item_type", "item_id", "tag"), False),  # m0009: a page's tags from the index
         )
 
 
-ALL_MODELS += [Bookmark, Task, Note, Tag, ItemTag]
+class ItemCount(BaseModel):
+    """A count kept as the rows change (migration m0009; ``trackeep_desktop.items.counts``):
+    with ``tag_id`` 0 one of the user's own (``bookmark``: live bookmarks, ``bookmark:trash``,
+    ``bookmark:unread``, ``task:completed``, ``tags``...), with a tag's id the live items of
+    the type ``name`` carrying that tag."""
+
+    user = peewee.ForeignKeyField(User, on_delete="CASCADE", backref="item_counts")
+    user_id: int
+    tag_id = peewee.IntegerField()
+    name = peewee.CharField(max_length=64)
+    n = peewee.BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "item_count"
+        primary_key = peewee.CompositeKey("user", "tag_id", "name")
+
+
+ALL_MODELS += [Bookmark, Task, Note, Tag, ItemTag, ItemCount]
 
 
 # ------------------------------------------------------------------------------------------
@@ -276,7 +290,6 @@ class File(BaseModel):
 
     class Meta:
         table_name = "file"
-        indexes = ((("user", "deleted_at", "created_at"), False),)
 
 
 class FileShare(BaseModel):

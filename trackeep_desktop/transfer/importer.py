@@ -17,6 +17,7 @@ from typing import Any, cast
 import peewee
 
 from trackeep_desktop import files, items, safejson
+from trackeep_desktop.items import counts as item_counts
 from trackeep_desktop.storage.changes import quiet, record_change
 from trackeep_desktop.storage.db import database
 from trackeep_desktop.storage.models import ItemTag, Tag, Task
@@ -295,13 +296,14 @@ def write_import(user_id: int, prepared: PreparedImport, *, store: files.BlobSto
     placed: list[str] = []
     created: list[tuple[str, Any]] = []
     try:
-        with _write_transaction(), quiet():
+        with _write_transaction(), quiet(), item_counts.batch():
             tag_ids = {}
             for row in rows["tags"]:
                 tag = Tag.create(user=user_id, name_key=items.tag_key(row.values["name"]),
                                  **row.values)
                 tag_ids[tag.name_key] = tag.id
                 created.append(("tag", tag))
+                item_counts.tag_created(user_id)
                 done += 1
                 progress("saving", done, total)
             links: list[dict[str, Any]] = []
@@ -322,9 +324,12 @@ def write_import(user_id: int, prepared: PreparedImport, *, store: files.BlobSto
                     item = section.model.create(user=user_id, **values)
                     new_ids[row.old_id] = item.id
                     created.append((item_type, item))
-                    links.extend({"tag": tag_ids[items.tag_key(name)],
-                                  "item_type": section.item_type, "item_id": item.id}
-                                 for name in dict.fromkeys(row.tags))
+                    item_counts.added(user_id, item_type, item)
+                    tagged = [tag_ids[items.tag_key(name)] for name in dict.fromkeys(row.tags)]
+                    live = getattr(item, "deleted_at", None) is None
+                    item_counts.linked(user_id, item_type, live, tagged)
+                    links.extend({"tag": tag_id, "item_type": section.item_type,
+                                  "item_id": item.id} for tag_id in tagged)
                     done += 1
                     progress("saving", done, total)
                 for row, parent in parents:  # a parent may come after its subtask

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from trackeep_desktop import items
+from trackeep_desktop.items import counts
 from trackeep_desktop.storage.changes import quiet, record_change
 from trackeep_desktop.storage.models import Bookmark, ItemTag
 
@@ -242,7 +243,7 @@ def import_bookmarks(user_id: int, stream: IO[bytes], *, now: float,
         wanted.append((url, entry))
     progress("checking", total, total)
     imported = 0
-    with _write_transaction(), quiet():
+    with _write_transaction(), quiet(), counts.batch():
         # Tags are made once and linked in bulk (set_tags per bookmark would look each name
         # up again); the bookmarks that got tags are reported to the change hooks once more
         # so the search index sees them.
@@ -272,6 +273,7 @@ def import_bookmarks(user_id: int, stream: IO[bytes], *, now: float,
                 progress("saving", imported, len(wanted))
         for start in range(0, len(links), 500):
             ItemTag.insert_many(links[start:start + 500]).execute()
+        counts.linked(user_id, "bookmark", True, [link["tag"] for link in links])
         for bookmark in tagged:
             record_change(user_id, "bookmark", "updated", bookmark)
     log.info("user %s imported a bookmark file: %d new, %d duplicates, %d invalid of %d",

@@ -80,17 +80,18 @@ def query_param(name: str, description: str, schema_: dict | None = None) -> dic
 
 def api_doc(summary: str | None = None, *, body: dict | None = None,
             response: dict | None = None, status: int = 200, array: bool = False,
-            paged: bool = False, params: Iterable[dict] = (),
+            paged: bool = False, cursor: bool = False, params: Iterable[dict] = (),
             responses: dict[int, str | dict] | None = None, body_required: bool = True):
     """Declare what OpenAPI cannot read from the code: the JSON ``body`` schema, the
-    ``response`` schema (a list of it when ``array``; ``paged`` adds the paging headers),
-    the success ``status``, query ``params`` and extra ``responses`` ``{status: meaning}``
-    (a refusal's meaning, answered with the error body, or a whole OpenAPI response object).
+    ``response`` schema (a list of it when ``array``; ``paged`` adds the paging headers,
+    ``cursor`` the keyset cursor's ``X-Next-Cursor``), the success ``status``, query
+    ``params`` and extra ``responses`` ``{status: meaning}`` (a refusal's meaning, answered
+    with the error body, or a whole OpenAPI response object).
     The summary defaults to the docstring's first line."""
 
     def decorate(view):
         view.api_doc = {"summary": summary, "body": body, "response": response,
-                        "status": status, "array": array, "paged": paged,
+                        "status": status, "array": array, "paged": paged, "cursor": cursor,
                         "params": list(params), "responses": dict(responses or {}),
                         "body_required": body_required}
         return view
@@ -185,6 +186,12 @@ def _operation(endpoint: str, method: str, view, path_params: list[dict],
             "Link": {"description": "RFC 8288 links: first, prev, next, last",
                      "schema": {"type": "string"}},
         }
+    if doc.get("cursor"):
+        success.setdefault("headers", {})["X-Next-Cursor"] = {
+            "description": "the keyset cursor of the next page (absent on the last): pass "
+                           "it as ?cursor= to read that page at the same cost however deep; "
+                           "a page read by cursor has Link first and next only",
+            "schema": {"type": "string"}}
     responses: dict[str, Any] = {status: success}
     for code, meaning in doc.get("responses", {}).items():
         # a string is a refusal's meaning (the error body); a dict a whole response object
@@ -257,7 +264,10 @@ def build_spec(app: Flask) -> dict:
                            "the X-CSRF-Token header on writes). Errors are "
                            "`{\"error\": message}`. Lists are JSON arrays, paged with "
                            "`limit` (default 50, at most 200) and `offset`; the total is in "
-                           "`X-Total-Count` and the neighbours in `Link`.",
+                           "`X-Total-Count` and the neighbours in `Link`. The trash also "
+                           "pages by keyset: each page with more after it names the next in "
+                           "`X-Next-Cursor`, which `?cursor=` reads at the same cost however "
+                           "deep (offset paging costs its depth).",
         },
         "servers": [{"url": API_PREFIX}],
         "paths": paths,

@@ -165,7 +165,7 @@ def init_app(app: Flask, state=None) -> None:
     app.before_request(_check_parameters)
 
 
-def _link_header(page: items.Page) -> str:
+def _link_header(page: items.Page | items.TrashPage) -> str:
     args = request.args.to_dict(flat=False)
 
     def url(offset: int) -> str:
@@ -182,9 +182,31 @@ def _link_header(page: items.Page) -> str:
     return ", ".join(links)
 
 
-def paged_response(page: items.Page, rendered: list[dict]):
-    """A bare JSON array with ``X-Total-Count`` and ``Link`` headers."""
+def _cursor_link_header(page: items.Page | items.TrashPage, next_cursor: str | None) -> str:
+    """``Link`` of a page reached by a keyset cursor: the first page, and the next one by its
+    cursor (a cursor page has no offset, hence no ``prev`` or ``last``)."""
+    args = {k: v for k, v in request.args.to_dict(flat=False).items()
+            if k not in ("cursor", "offset")}
+
+    def url(extra: dict) -> str:
+        query = {**args, "limit": [str(page.limit)], **extra}
+        return external_url(f"{request.path}?{urlencode(query, doseq=True)}")
+
+    links = [f'<{url({"offset": ["0"]})}>; rel="first"']
+    if next_cursor is not None:
+        links.append(f'<{url({"cursor": [next_cursor]})}>; rel="next"')
+    return ", ".join(links)
+
+
+def paged_response(page: items.Page | items.TrashPage, rendered: list[dict], *,
+                   next_cursor: str | None = None, by_cursor: bool = False):
+    """A bare JSON array with ``X-Total-Count`` and ``Link`` headers; with ``next_cursor``
+    also ``X-Next-Cursor`` (the keyset cursor of the next page), and ``by_cursor`` when the
+    page was reached by one (its ``Link`` then has ``first`` and ``next`` only)."""
     response = jsonify(rendered)
     response.headers["X-Total-Count"] = str(page.total)
-    response.headers["Link"] = _link_header(page)
+    response.headers["Link"] = (_cursor_link_header(page, next_cursor) if by_cursor
+                                else _link_header(page))
+    if next_cursor is not None:
+        response.headers["X-Next-Cursor"] = next_cursor
     return response
