@@ -991,7 +991,8 @@ def test_every_page_renders_under_the_strict_policy_with_no_violation(chromium, 
                         ("/search?q=notes", "#search-results .item"),
                         ("/settings/profile", "h1"), ("/settings/security", "h1"),
                         ("/settings/data", "h1"), ("/settings/backups", "h1"),
-                        ("/admin/users", "h1"), ("/api/docs", "h1")]:
+                        ("/admin/users", "h1"), ("/api/docs", "h1"),
+                        ("/messages", ".conversation"), ("/challenges", "#open .empty")]:
         visit(path, ready)
         if path == "/notes":  # rendered Markdown
             page.locator(".note-list button", has_text="Meeting notes").click()

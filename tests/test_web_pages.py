@@ -71,8 +71,8 @@ def test_a_bearer_token_does_not_open_the_pages(actions):
 
 def test_sidebar_links_every_section(browser):
     html = browser.get("/").get_data(as_text=True)
-    for path in ["/bookmarks", "/tasks", "/notes", "/files", "/tags", "/trash",
-                 "/settings/profile"]:
+    for path in ["/bookmarks", "/tasks", "/notes", "/messages", "/challenges", "/files",
+                 "/tags", "/trash", "/settings/profile"]:
         assert f'href="{path}"' in html
 
 

@@ -189,6 +189,7 @@ def init_domains(app: Flask, state: TrackeepState) -> None:
     from trackeep_desktop.backup import api as backup_api
     from trackeep_desktop.backup import pages as backup_pages
     from trackeep_desktop.challenges import api as challenges_api
+    from trackeep_desktop.challenges import pages as challenges_pages
     from trackeep_desktop.files import api as files_api
     from trackeep_desktop.items import api as items_api
     from trackeep_desktop.items import pages as items_pages
@@ -212,5 +213,5 @@ def init_domains(app: Flask, state: TrackeepState) -> None:
     for domain in (hosts, web_requests, headers, observability, errors, auth, accounts_api,
                    accounts_pages, items_api, items_pages, files_api, search_api,
                    transfer_api, backup_api, backup_pages, messaging_api, messaging_pages,
-                   challenges_api, openapi, api, namespaces, shedding):
+                   challenges_api, challenges_pages, openapi, api, namespaces, shedding):
         domain.init_app(app, state)

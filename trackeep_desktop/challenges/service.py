@@ -41,6 +41,15 @@ log = logging.getLogger(__name__)
 
 RULE_TYPES = ("read_bookmarks", "complete_tasks", "write_notes", "save_items", "streak_days",
               "track_hours")
+#: What the pages call each rule: (its name, the unit of its target).
+RULE_LABELS = {
+    "read_bookmarks": ("Read bookmarks", "bookmarks read"),
+    "complete_tasks": ("Complete tasks", "tasks completed"),
+    "write_notes": ("Write notes", "notes written"),
+    "save_items": ("Save items", "items saved"),
+    "streak_days": ("Keep a streak", "days in a row"),
+    "track_hours": ("Track hours", "hours tracked"),
+}
 VISIBILITIES = ("public", "invite")
 SCORED_TYPES = ("bookmark", "task", "note", "file")
 #: Larger than any reached_at in seconds (year 2286), so MAX_TS - reached_at is positive.

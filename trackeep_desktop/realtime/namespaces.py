@@ -41,9 +41,9 @@ import time
 from typing import NamedTuple
 
 from flask import Flask, current_app, request
-from flask_socketio import Namespace, SocketIO, emit, join_room
+from flask_socketio import Namespace, SocketIO, emit, join_room, leave_room
 
-from trackeep_desktop import accounts, messaging
+from trackeep_desktop import accounts, challenges, messaging
 from trackeep_desktop.capabilities.base import PubSub, Subscription
 from trackeep_desktop.clock import SystemClock
 from trackeep_desktop.realtime import events
@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 
 EVENTS_NAMESPACE = "/events"
 MESSAGES_NAMESPACE = "/messages"
+CHALLENGES_NAMESPACE = "/challenges"
+CHALLENGE_CHANNEL_PREFIX = "challenges:"
 
 
 def user_room(user_id: int) -> str:
@@ -339,6 +341,62 @@ def bridge_conversation_events(socketio: SocketIO, pubsub: PubSub, admissions: A
             pubsub.subscribe(messaging.NOTIFICATION_PATTERN, relay_notification)]
 
 
+def challenge_room(challenge_id: int) -> str:
+    return f"challenge:{challenge_id}"
+
+
+class ChallengesNamespace(AdmittingNamespace):
+    """``/challenges``: live leaderboards. A client emits ``watch`` ``{challenge_id, token?}``
+    (acknowledged with ``{"ok": true}``, or ``{"error": ...}`` for a challenge it may not see,
+    exactly as the API would answer 404) and from then on receives a ``score`` event
+    ``{challenge_id, user_id, score, reached_at}`` each time a member's score changes or a
+    member joins or leaves, on whichever instance it happened; ``unwatch`` stops them. A
+    score event says who changed, not the standings: the page reads the board again (one
+    request), so what it shows is always the board's own order."""
+
+    def __init__(self, namespace: str, admissions: Admissions, db):
+        super().__init__(namespace, admissions)
+        self.db = db
+
+    def _watched(self, data) -> int | None:
+        value = data.get("challenge_id") if isinstance(data, dict) else None
+        return _conversation_id({"conversation_id": value})
+
+    def on_watch(self, data=None):
+        admitted = self.admissions.get(self.namespace, request.sid)
+        challenge_id = self._watched(data)
+        if admitted is None or challenge_id is None:
+            return {"error": "send {challenge_id}"}
+        token = data.get("token") if isinstance(data.get("token"), str) else None
+        with connection(self.db):
+            try:
+                challenges.visible_challenge(admitted.user_id, challenge_id, token)
+            except challenges.ChallengeNotFound:
+                return {"error": "no such challenge"}
+        join_room(challenge_room(challenge_id))
+        return {"ok": True}
+
+    def on_unwatch(self, data=None):
+        challenge_id = self._watched(data)
+        if challenge_id is not None:
+            leave_room(challenge_room(challenge_id))
+        return {"ok": True}
+
+
+def bridge_challenge_events(socketio: SocketIO, pubsub: PubSub) -> Subscription:
+    """Relay every ``challenges:{id}`` message to this instance's watchers of that
+    challenge (``ignore_queue``: the pub/sub capability already reached every instance)."""
+
+    def relay(channel: str, message) -> None:
+        challenge_id = messaging.id_of_channel(channel, CHALLENGE_CHANNEL_PREFIX)
+        if challenge_id is None or not isinstance(message, dict):
+            return
+        socketio.emit("score", message, namespace=CHALLENGES_NAMESPACE,
+                      to=challenge_room(challenge_id), ignore_queue=True)
+
+    return pubsub.subscribe(CHALLENGE_CHANNEL_PREFIX + "*", relay)
+
+
 def bridge_change_events(socketio: SocketIO, pubsub: PubSub) -> Subscription:
     """Relay every ``events:{user_id}`` message to that user's clients on this instance."""
 
@@ -435,10 +493,12 @@ def create_socketio(app: Flask, config: dict) -> SocketIO:
         socketio.on_namespace(MessagesNamespace(
             MESSAGES_NAMESPACE, admissions, state.db, state.capabilities.pubsub,
             TypingThrottle(config.get("CLOCK"))))
+        socketio.on_namespace(ChallengesNamespace(CHALLENGES_NAMESPACE, admissions, state.db))
         if queue is not None:
             state.on_close.append(queue.close)
         pubsub = state.capabilities.pubsub
         for subscription in (bridge_change_events(socketio, pubsub),
+                             bridge_challenge_events(socketio, pubsub),
                              disconnect_ended_credentials(socketio, pubsub, admissions,
                                                           state.db),
                              *bridge_conversation_events(socketio, pubsub, admissions,
