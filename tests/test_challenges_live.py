@@ -181,13 +181,17 @@ def test_the_challenge_pages_render_and_hide_what_the_user_may_not_see(make_app)
     assert AuthActions.web_login(client, "owner", OWNER["password"]).status_code == 302
     page = client.get("/challenges")
     assert page.status_code == 200
-    assert b'id="challenge-form"' in page.data and b"Challenges" in page.data
+    assert b'id="challenge-form"' in page.data
+    assert b"Challenges" in page.data
     mine = client.get(f"/challenges/{private['id']}")
-    assert mine.status_code == 200 and b"Secret plan" in mine.data
+    assert mine.status_code == 200
+    assert b"Secret plan" in mine.data
     client = actions.browser()
     assert AuthActions.web_login(client, "ann", PASSWORD).status_code == 302
     hidden = client.get(f"/challenges/{private['id']}", headers={"Accept": "text/html"})
-    assert hidden.status_code == 404 and b"Secret plan" not in hidden.data
+    assert hidden.status_code == 404
+    assert b"Secret plan" not in hidden.data
     assert hidden.content_type.startswith("text/html")
     shown = client.get(f"/challenges/{private['id']}?token={private['invite_token']}")
-    assert shown.status_code == 200 and b"Secret plan" in shown.data
+    assert shown.status_code == 200
+    assert b"Secret plan" in shown.data
