@@ -316,11 +316,13 @@ class WaitressServer:
 WAITRESS_MAX_THREADS = 64
 
 
-def serve(overrides: dict) -> None:
-    """Run the application until SIGTERM or SIGINT, then shut down cleanly."""
-    from trackeep_desktop.app import create_app
+def serve(overrides: dict, app: Flask | None = None) -> None:
+    """Run the application (made from ``overrides`` unless given: bench/http.py adds its
+    floor routes to one) until SIGTERM or SIGINT, then shut down cleanly."""
+    if app is None:
+        from trackeep_desktop.app import create_app
 
-    app = create_app(overrides)
+        app = create_app(overrides)
     state = app.extensions["trackeep"]
     config = state.config
     host, port = config["HOST"], config["PORT"]
