@@ -70,11 +70,24 @@ import time
 from itertools import combinations
 from pathlib import Path
 
-# Run as a script, this file's folder comes first on sys.path, and the file's name would hide
-# the standard library's http package from everything that imports it (requests, werkzeug).
-HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+if __name__ == "http":
+    # Run as a script, a file's folder comes first on sys.path, so in every script of bench/
+    # (and in this one's own process) `import http` finds this file, named as issue 17 names
+    # it, instead of the standard library's package that requests, werkzeug and urllib
+    # import: hand the name over to that package (the import system returns what
+    # sys.modules holds once the module ran).
+    import importlib.machinery
+    import importlib.util
+    import sysconfig
 
+    _spec = importlib.machinery.PathFinder.find_spec("http", [sysconfig.get_paths()["stdlib"]])
+    assert _spec is not None
+    assert _spec.loader is not None
+    _stdlib_http = importlib.util.module_from_spec(_spec)
+    sys.modules["http"] = _stdlib_http
+    _spec.loader.exec_module(_stdlib_http)
+
+HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 OWNER = {"email": "bench@example.com", "username": "bench", "password": "bench-pass-123",
@@ -259,7 +272,7 @@ def floor_name(case: str) -> str:
 
 def seed(size: int, folder: Path, seed_value: int) -> dict:
     """A migrated SQLite database in ``folder`` with the user and ``size`` items."""
-    import importlib.util
+    from reads import populate  # bench/reads.py, beside this file
 
     from trackeep_desktop import items, search
     from trackeep_desktop.app import create_app
@@ -284,7 +297,7 @@ def seed(size: int, folder: Path, seed_value: int) -> dict:
         database.connect(reuse_if_open=True)
         user_id = User.get(User.username == OWNER["username"]).id
         started = time.perf_counter()
-        live = reads.populate(user_id, size, seed_value, time.time())
+        live = populate(user_id, size, seed_value, time.time())
         with changes.use_pipeline(state.pipeline):
             search.rebuild_index(store=state.blob_store)
             items.rebuild_counts()
