@@ -280,11 +280,6 @@ def seed(size: int, folder: Path, seed_value: int) -> dict:
     from trackeep_desktop.storage.db import database
     from trackeep_desktop.storage.models import User
 
-    spec = importlib.util.spec_from_file_location("bench_reads", HERE / "reads.py")
-    assert spec is not None
-    assert spec.loader is not None
-    reads = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(reads)
     folder.mkdir(parents=True)
     app = create_app({"DATA_DIR": str(folder / "data"),
                       "DATABASE_URL": f"sqlite:///{folder / 'trackeep.db'}",
