@@ -172,12 +172,21 @@ class GeventServer:
     """gevent's pywsgi with gevent-websocket; needs ``gevent.monkey.patch_all()`` first."""
 
     def __init__(self, app: Flask, host: str, port: int, concurrency: int):
+        import gevent
         from gevent.pool import Pool
         from gevent.pywsgi import WSGIServer
         from geventwebsocket.handler import WebSocketHandler
 
         class JsonErrorHandler(WebSocketHandler):
+            served = 0
+
             def handle_one_request(self):
+                # Take turns: a keep-alive client whose next request is already there would
+                # otherwise be served again at once, the greenlet never yielding, while the
+                # other connections wait (at 64 connections p50 1 ms, p99 1.7 s).
+                if self.served:
+                    gevent.sleep(0)
+                self.served += 1
                 # pywsgi refuses a request line of 8 KiB or more itself, with an empty body.
                 result = super().handle_one_request()
                 if (isinstance(result, tuple) and int(result[0]) in _SERVER_ERRORS
