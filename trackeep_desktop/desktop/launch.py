@@ -23,6 +23,15 @@ INSTANCE_FILE = "desktop.json"
 
 WINDOW_FILE = "window.json"
 
+#: The port the desktop program listened on last time (the data folder's ``port.json``).
+PORT_FILE = "port.json"
+
+#: Where an extension or a bookmark looks for the desktop program: the original extension's
+#: default port (``http://localhost:8080/api/v1``) first, then the rest of this small range,
+#: which discovery scans (``/.well-known/trackeep`` on each).
+DEFAULT_PORT = 8080
+DISCOVERY_PORTS = range(8080, 8090)
+
 
 #: Seconds a launch token stays valid; the window asks for its page right after start-up.
 LAUNCH_TOKEN_TTL = 120.0

@@ -8,12 +8,15 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .environment import (
     _prepare_qt_environment,
@@ -32,10 +35,13 @@ from .instance import (
     write_private_json,
 )
 from .launch import (
+    DEFAULT_PORT,
+    DISCOVERY_PORTS,
     INSTANCE_FILE,
     LOADED_PREFIX,
     LOCK_FILE,
     MIN_SIZE,
+    PORT_FILE,
     PROBE_ENV,
     RUNNING_PREFIX,
     WINDOW_FILE,
@@ -43,6 +49,9 @@ from .launch import (
     LaunchTokens,
 )
 from .pages import register_launch
+
+if TYPE_CHECKING:
+    from trackeep_desktop.web.server import ThreadedServer
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +83,17 @@ class DesktopServer:
         # backups unless BACKUP_INTERVAL_HOURS says otherwise).
         overrides = {**overrides, "ASYNC_MODE": "threading", "HOST": "127.0.0.1",
                      "DESKTOP_MODE": True}
-        if "PORT" not in overrides and not os.environ.get("TRACKEEP_PORT"):
-            overrides["PORT"] = 0  # a free port: never collide with another program
+        chosen = "PORT" in overrides or bool(os.environ.get("TRACKEEP_PORT"))
         self.app = create_app(overrides)
         self.state = self.app.extensions["trackeep"]
         self.tokens = register_launch(self.app)
-        self.server = ThreadedServer(self.app, "127.0.0.1", self.state.config["PORT"])
-        self.url = f"http://127.0.0.1:{self.server.port}/"
         self.data_dir = Path(self.state.config["DATA_DIR"])
+        if chosen:
+            self.server = ThreadedServer(self.app, "127.0.0.1", self.state.config["PORT"])
+        else:
+            self.server = bind_stable_port(
+                lambda port: ThreadedServer(self.app, "127.0.0.1", port), self.data_dir)
+        self.url = f"http://127.0.0.1:{self.server.port}/"
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -103,6 +115,48 @@ class DesktopServer:
             end_window_sessions(self.state, self.tokens)
         finally:
             self.state.close()
+
+
+def candidate_ports(data_dir: Path, preferred: int = DEFAULT_PORT,
+                    scan: Iterable[int] = DISCOVERY_PORTS) -> list[int]:
+    """The ports to try, in order: 8080 (where extensions and bookmarks look first), the
+    port of last time, the rest of the discovery range, then any free one (0)."""
+    last = (read_json(data_dir / PORT_FILE) or {}).get("port")
+    ports = [preferred]
+    if isinstance(last, int) and 0 < last < 65536:
+        ports.append(last)
+    ports += list(scan)
+    return [*dict.fromkeys(ports), 0]
+
+
+def port_is_free(port: int) -> bool:
+    """Whether a listening socket could bind ``127.0.0.1:port`` now (as the server binds:
+    with SO_REUSEADDR, so a port in TIME_WAIT after our own last run counts as free)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def bind_stable_port(make_server: Callable[[int], ThreadedServer], data_dir: Path,
+                     preferred: int = DEFAULT_PORT, scan: Iterable[int] = DISCOVERY_PORTS
+                     ) -> ThreadedServer:
+    """A server on the first of :func:`candidate_ports` that is free, its port recorded
+    for next time. (Werkzeug exits the process when its bind fails, so each port is tried
+    with a probe first.)"""
+    port = next(p for p in candidate_ports(data_dir, preferred, scan)
+                if p == 0 or port_is_free(p))
+    server = make_server(port)
+    if server.port != preferred:
+        log.info("port %d is taken: listening on %d", preferred, server.port)
+    try:
+        write_private_json(data_dir / PORT_FILE, {"port": server.port})
+    except OSError as exc:
+        log.warning("could not remember the port (%s)", exc)
+    return server
 
 
 def end_window_sessions(state, tokens: LaunchTokens) -> None:

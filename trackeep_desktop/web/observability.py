@@ -14,6 +14,8 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from trackeep_desktop.web.hosts import external_url
+
 bp = Blueprint("observability", __name__)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -205,6 +207,34 @@ def health():
         "capabilities": capabilities,
     }
     return jsonify(body), 503 if failing else 200
+
+
+#: Origins of browser extensions, the only cross-origin readers of the discovery answer
+#: (a web page has no business finding out that Trackeep runs on this machine).
+EXTENSION_ORIGIN = re.compile(r"^(chrome|moz|safari-web)-extension://[A-Za-z0-9._-]+$")
+
+
+@bp.get("/.well-known/trackeep")
+def discovery():
+    """Who answers here, for an extension looking for the desktop program on 8080-8089:
+    the program, its version, its mode and where its API and pairing are; nothing secret,
+    no credentials read."""
+    state = current_app.extensions["trackeep"]
+    base = external_url("/").rstrip("/")
+    response = jsonify({
+        "app": "trackeep",
+        "name": "Trackeep",
+        "version": state.version,
+        "mode": "desktop" if state.config.get("DESKTOP_MODE") else "server",
+        "api": f"{base}/api/v1",
+        "pairing": f"{base}/api/v1/auth/pair",
+    })
+    origin = request.headers.get("Origin", "")
+    if EXTENSION_ORIGIN.match(origin):
+        response.headers["Access-Control-Allow-Origin"] = origin
+    response.headers["Vary"] = "Origin"
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def metrics_refusal() -> Response | None:

@@ -14,6 +14,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 from flask import Flask
 
@@ -243,6 +244,15 @@ class _CountedBody:
             self._counter.__exit__(None, None, None)
 
 
+def _closing(start_response: Callable) -> Callable:
+    """``start_response`` that asks for the connection to close after this answer."""
+    def closing_start_response(status, headers, exc_info=None):
+        headers = [h for h in headers if h[0].lower() != "connection"]
+        return start_response(status, [*headers, ("Connection", "close")], exc_info)
+
+    return closing_start_response
+
+
 class WaitressServer:
     """waitress: a pure-Python thread pool behind one select loop, for hosts where gevent
     cannot be installed. HTTP/1.1 only: it cannot hand a request's socket to a WebSocket,
@@ -262,11 +272,7 @@ class WaitressServer:
 
         def counted(environ, start_response):
             if stopping.is_set():  # draining: this connection's last answer
-                def closing_start_response(status, headers, exc_info=None):
-                    headers = [h for h in headers if h[0].lower() != "connection"]
-                    return start_response(status, [*headers, ("Connection", "close")],
-                                          exc_info)
-                start_response = closing_start_response
+                start_response = _closing(start_response)
             if environ.get("PATH_INFO", "").startswith("/socket.io/"):
                 return app(environ, start_response)  # a poll waits as long as its client
             in_flight.__enter__()
