@@ -305,7 +305,7 @@ def entries_json(user_id: int, entries: list[TimeEntry], now: float) -> list[dic
             "description": entry.description,
             "start_time": iso_time(entry.start_time),
             "end_time": iso_time(entry.end_time),
-            "duration": int(duration_of(entry, now)),
+            "duration": round(duration_of(entry, now)),
             "is_running": entry.end_time is None,
             "billable": entry.billable,
             "hourly_rate": entry.hourly_rate,

@@ -138,10 +138,10 @@ def stats(user: User, start: float | None, end: float | None, *, now: float) -> 
     entries = list(in_range(user.id, start, end))
     billable = [e for e in entries if e.billable]
     return {
-        "total_time_seconds": int(sum(duration_of(e, now) for e in entries)),
+        "total_time_seconds": round(sum(duration_of(e, now) for e in entries)),
         "total_entries": len(entries),
         "running_entries": sum(1 for e in entries if e.end_time is None),
-        "billable_time_seconds": int(sum(duration_of(e, now) for e in billable)),
+        "billable_time_seconds": round(sum(duration_of(e, now) for e in billable)),
         "total_billable_amount": round(sum(amount_of(e, now) for e in billable), 2),
     }
 
