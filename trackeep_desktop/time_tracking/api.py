@@ -70,6 +70,9 @@ ENTRY_ANSWER = openapi.schema("TimeEntryAnswer", {"type": "object", "properties"
                 "stopped (only when starting a timer stopped another)",
                 "allOf": [TIME_ENTRY]},
 }})
+RUNNING = openapi.schema("RunningTimer", {"type": "object", "properties": {
+    "time_entry": {"type": "object", "nullable": True, "allOf": [TIME_ENTRY],
+                   "description": "null when no timer runs (or ran)"}}})
 ENTRY_LIST = openapi.schema("TimeEntryList", {"type": "object", "properties": {
     "time_entries": {"type": "array", "items": TIME_ENTRY},
     "total": {"type": "integer"}}})
@@ -190,7 +193,7 @@ def create_entry():
 
 
 @bp.get("/time-entries/running")
-@api_doc(response=ENTRY_ANSWER)
+@api_doc(response=RUNNING)
 @require_scope(None)
 def running():
     """Your running timer (``time_entry`` is null when none runs)."""
@@ -201,7 +204,7 @@ def running():
 
 
 @bp.post("/time-entries/stop")
-@api_doc(response=ENTRY_ANSWER, body_required=False)
+@api_doc(response=RUNNING, body_required=False)
 @require_scope(WRITE_SCOPE)
 def stop_running():
     """Stop your running timer, whichever it is (``time_entry`` is null when none ran)."""
