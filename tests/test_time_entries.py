@@ -644,3 +644,58 @@ def test_track_hours_scores_whole_hours_of_finished_entries_in_the_period(world)
     board = actions.api("GET", f"/community/challenges/{challenge_id}/leaderboard",
                         tokens["ann"]).get_json()
     assert board["entries"][0]["score"] == 5
+
+
+def test_timers_started_at_once_leave_one_running(world):
+    """Six starts at the same moment, each from its own connection: each stops the one before
+    it (the user's row is locked on PostgreSQL; SQLite serializes writers), so exactly one
+    runs and every other was stopped exactly once."""
+    import threading
+
+    actions, tokens, _ = world
+    barrier = threading.Barrier(6)
+    answers: list = []
+
+    def start():
+        client = actions.app.test_client()
+        barrier.wait()
+        response = client.post("/api/v1/time-entries", json={},
+                               headers={"Authorization": f"Bearer {tokens['ann']}"})
+        answers.append((response.status_code, response.get_json()))
+
+    threads = [threading.Thread(target=start) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert [status for status, _ in answers] == [201] * 6
+    made = {body["time_entry"]["id"] for _, body in answers}
+    stopped = [body["stopped"]["id"] for _, body in answers if body["stopped"]]
+    running = actions.api("GET", "/time-entries?is_running=true",
+                          tokens["ann"]).get_json()["time_entries"]
+    assert len(running) == 1
+    assert len(stopped) == 5
+    assert set(stopped) | {running[0]["id"]} == made
+
+
+def test_each_write_is_a_change_event_on_the_owners_channel_only(world):
+    from trackeep_desktop.realtime import events
+
+    actions, tokens, clock = world
+    pubsub = actions.app.extensions["trackeep"].capabilities.pubsub
+    got: list[tuple[str, dict]] = []
+    pubsub.subscribe(events.CHANNEL_PATTERN, lambda channel, message: got.append(
+        (channel, message)))
+    ann_id = actions.api("GET", "/auth/me", tokens["ann"]).get_json()["user"]["id"]
+    first = post(actions, tokens["ann"])["time_entry"]
+    clock.advance(10)
+    second = post(actions, tokens["ann"], {"description": "next"})["time_entry"]
+    mine = [(m["type"], m["action"], m["id"]) for channel, m in got
+            if channel == f"events:{ann_id}" and m["type"] == "time_entry"]
+    assert mine == [("time_entry", "created", first["id"]),
+                    ("time_entry", "updated", first["id"]),  # stopped by the second start
+                    ("time_entry", "created", second["id"])]
+    stopped = next(m for _, m in got if m["type"] == "time_entry" and m["action"] == "updated")
+    assert stopped["item"]["is_running"] is False
+    assert stopped["item"]["duration"] == 10
+    assert {channel for channel, _ in got} == {f"events:{ann_id}"}
