@@ -469,6 +469,10 @@ def test_delete_and_restore(world):
     stats = actions.api("GET", "/time-entries/stats", tokens["ann"]).get_json()["stats"]
     assert stats["total_entries"] == 0
     assert post(actions, tokens["ann"])["stopped"] is None  # the deleted one no longer ran
+    gone = actions.api("GET", "/time-entries/deleted", tokens["ann"]).get_json()
+    assert [e["id"] for e in gone["time_entries"]] == [timer["id"]]
+    assert actions.api("GET", "/time-entries/deleted",
+                       tokens["bob"]).get_json()["time_entries"] == []
     restored = actions.api("POST", f"/time-entries/{timer['id']}/restore", tokens["ann"])
     assert restored.status_code == 200
     back = restored.get_json()["time_entry"]

@@ -214,6 +214,18 @@ def stop_running():
                     else time_tracking.entry_json(user_id, entry, now())})
 
 
+@bp.get("/time-entries/deleted")
+@api_doc(response=ENTRY_LIST)
+@require_scope(None)
+def deleted_entries():
+    """Your deleted entries, last deleted first: each can be restored until the trash's
+    retention purges it."""
+    user_id = current_user().id
+    rows = time_tracking.deleted_entries(user_id)
+    return jsonify({"time_entries": time_tracking.entries_json(user_id, rows, now()),
+                    "total": len(rows)})
+
+
 @bp.get("/time-entries/stats")
 @api_doc(response=STATS, params=RANGE)
 @require_scope(None)
