@@ -348,6 +348,30 @@ def test_a_dst_change_in_berlin_counts_real_hours(world):
     assert {e["id"] for e in listed} == {night["id"], whole_day["id"]}
 
 
+def test_the_autumn_dst_change_makes_a_25_hour_day(world):
+    actions, tokens, _ = world
+    set_zone(actions, tokens["ann"], "Europe/Berlin")
+    # Sunday 2026-10-25: clocks go back from 03:00 to 02:00.
+    day = backfill(actions, tokens["ann"], dt.datetime(2026, 10, 25, tzinfo=BERLIN),
+                   dt.datetime(2026, 10, 26, tzinfo=BERLIN))
+    assert day["duration"] == 25 * 3600
+    days = {d["date"]: d["seconds"] for d in
+            report(actions, tokens["ann"], "2026-10-24", "2026-10-26")["days"]}
+    assert days == {"2026-10-24": 0, "2026-10-25": 25 * 3600, "2026-10-26": 0}
+
+
+def test_split_by_day_cuts_at_each_local_midnight():
+    from trackeep_desktop.time_tracking import split_by_day
+
+    york = zoneinfo.ZoneInfo("America/New_York")
+    # From Saturday 20:00 to Monday 04:00 over the night clocks go forward (2026-03-08).
+    start = dt.datetime(2026, 3, 7, 20, tzinfo=york).timestamp()
+    end = dt.datetime(2026, 3, 9, 4, tzinfo=york).timestamp()
+    assert [(day.isoformat(), seconds) for day, seconds in split_by_day(start, end, york)] == [
+        ("2026-03-07", 4 * 3600), ("2026-03-08", 23 * 3600), ("2026-03-09", 4 * 3600)]
+    assert split_by_day(start, start, york) == []
+
+
 def test_the_report_groups_by_tag_and_task_with_a_grid(world):
     actions, tokens, _ = world
     task = new_task(actions, tokens["ann"], "Design")
