@@ -114,3 +114,14 @@ def test_a_timer_on_a_task_runs_in_the_header_and_lands_in_the_week(page, server
     assert actions.api("GET", "/time-entries", token).get_json()["total"] == 2
     page.click("#rows-by button[data-value=task]")
     screenshot(page, "time-week")
+
+    # delete the forgotten hour: it leaves the grid, waits under "Deleted entries", and
+    # comes back from there
+    page.locator("#entries li", has_text="Research").get_by_role(
+        "button", name="Delete this entry").click()
+    expect(row.locator(f"td[data-day='{today}']")).to_have_text(f"{seconds}s")
+    page.click("#deleted-box summary")
+    expect(page.locator("#deleted-count")).to_have_text("(1)")
+    page.get_by_role("button", name="Restore “Research”").click()
+    expect(row.locator(f"td[data-day='{today}']")).to_have_text("1:00")
+    expect(page.locator("#deleted")).to_have_text("Nothing deleted.")

@@ -504,6 +504,18 @@ def test_delete_and_restore(world):
     assert back["tags"] == ["x"]
     again = actions.api("POST", f"/time-entries/{timer['id']}/restore", tokens["ann"])
     assert again.status_code == 404
+    # a live entry cannot be purged; a deleted one can, by its owner only
+    live = actions.api("DELETE", f"/time-entries/deleted/{timer['id']}", tokens["ann"])
+    assert live.status_code == 404
+    actions.api("DELETE", f"/time-entries/{timer['id']}", tokens["ann"])
+    assert actions.api("DELETE", f"/time-entries/deleted/{timer['id']}",
+                       tokens["bob"]).status_code == 404
+    purged = actions.api("DELETE", f"/time-entries/deleted/{timer['id']}", tokens["ann"])
+    assert purged.get_json() == {"purged": 1}
+    assert actions.api("POST", f"/time-entries/{timer['id']}/restore",
+                       tokens["ann"]).status_code == 404
+    with connection(actions.app.extensions["trackeep"].db):
+        assert ItemTag.select().where(ItemTag.item_type == "time_entry").count() == 0
 
 
 def test_deleted_entries_are_purged_after_the_retention(world):
@@ -565,7 +577,8 @@ def test_users_never_see_or_touch_each_others_entries(world):
     for method, path, body in [("GET", base, None), ("PUT", base, {"description": "mine"}),
                                ("PATCH", base, {"description": "mine"}),
                                ("DELETE", base, None), ("POST", base + "/stop", None),
-                               ("POST", base + "/restore", None)]:
+                               ("POST", base + "/restore", None),
+                               ("DELETE", f"/time-entries/deleted/{ann['id']}", None)]:
         response = actions.api(method, path, tokens["bob"], json=body)
         assert response.status_code == 404, (method, path)
         assert "error" in response.get_json()

@@ -15,6 +15,7 @@ from trackeep_desktop.time_tracking.entries import (
     get_entry,
     list_entries,
     parse_range_bound,
+    purge_entry,
     purge_expired,
     restore_entry,
     running_entry,
@@ -37,6 +38,6 @@ __all__ = [
     "CSV_COLUMNS", "ITEM_TYPE", "TimeEntryConflict", "TimeEntryInvalid", "TimeEntryNotFound",
     "create_entry", "delete_entry", "deleted_entries", "entries_json", "entry_json",
     "export_csv", "get_entry", "list_entries", "parse_day", "parse_range_bound",
-    "purge_expired", "report", "restore_entry", "running_entry", "split_by_day", "stats",
-    "stop_entry", "stop_running", "update_entry", "user_zone", "week_of",
+    "purge_entry", "purge_expired", "report", "restore_entry", "running_entry", "split_by_day",
+    "stats", "stop_entry", "stop_running", "update_entry", "user_zone", "week_of",
 ]

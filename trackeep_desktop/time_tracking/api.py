@@ -76,6 +76,8 @@ RUNNING = openapi.schema("RunningTimer", {"type": "object", "properties": {
 ENTRY_LIST = openapi.schema("TimeEntryList", {"type": "object", "properties": {
     "time_entries": {"type": "array", "items": TIME_ENTRY},
     "total": {"type": "integer"}}})
+PURGED = openapi.schema("TimeEntryPurged", {"type": "object", "properties": {
+    "purged": {"type": "integer"}}})
 STATS = openapi.schema("TimeEntryStats", {"type": "object", "properties": {"stats": {
     "type": "object", "properties": {
         "total_time_seconds": {"type": "integer"}, "total_entries": {"type": "integer"},
@@ -224,6 +226,14 @@ def deleted_entries():
     rows = time_tracking.deleted_entries(user_id)
     return jsonify({"time_entries": time_tracking.entries_json(user_id, rows, now()),
                     "total": len(rows)})
+
+
+@bp.delete("/time-entries/deleted/<id:entry_id>")
+@api_doc(response=PURGED)
+@require_scope(WRITE_SCOPE)
+def purge_entry(entry_id: int):
+    """Delete one of your deleted entries for good (a live entry is not found here)."""
+    return jsonify({"purged": time_tracking.purge_entry(current_user().id, entry_id)})
 
 
 @bp.get("/time-entries/stats")

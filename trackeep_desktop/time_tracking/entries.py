@@ -457,15 +457,20 @@ def delete_entry(user_id: int, entry_id: int, *, now: float) -> TimeEntry:
     return entry
 
 
-def restore_entry(user_id: int, entry_id: Any, *, now: float) -> TimeEntry:
-    """Bring a deleted entry back."""
+def _deleted(user_id: int, entry_id: Any) -> TimeEntry:
     if isinstance(entry_id, bool) or not isinstance(entry_id, int) or not 0 < entry_id <= MAX_ID:
         raise TimeEntryNotFound("time entry not found among the deleted ones")
+    entry = TimeEntry.get_or_none((TimeEntry.id == entry_id) & (TimeEntry.user == user_id)
+                                  & TimeEntry.deleted_at.is_null(False))
+    if entry is None:
+        raise TimeEntryNotFound("time entry not found among the deleted ones")
+    return entry
+
+
+def restore_entry(user_id: int, entry_id: Any, *, now: float) -> TimeEntry:
+    """Bring a deleted entry back."""
     with write_transaction():
-        entry = TimeEntry.get_or_none((TimeEntry.id == entry_id) & (TimeEntry.user == user_id)
-                                      & TimeEntry.deleted_at.is_null(False))
-        if entry is None:
-            raise TimeEntryNotFound("time entry not found among the deleted ones")
+        entry = _deleted(user_id, entry_id)
         entry.deleted_at = None
         entry.updated_at = now
         entry.save()
@@ -490,6 +495,12 @@ def purge_entries(entries: Iterable[TimeEntry]) -> int:
         entry.delete_instance()
         purged += 1
     return purged
+
+
+def purge_entry(user_id: int, entry_id: Any) -> int:
+    """Delete one of the user's deleted entries for good."""
+    with write_transaction():
+        return purge_entries([_deleted(user_id, entry_id)])
 
 
 def purge_expired(now: float, max_age: float) -> int:

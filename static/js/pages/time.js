@@ -16,6 +16,8 @@ const exportLink = document.getElementById("export-csv");
 const form = document.getElementById("entry-form");
 const errorLine = document.getElementById("entry-error");
 const taskSelect = document.getElementById("e-task");
+const deletedBox = document.getElementById("deleted");
+const deletedCount = document.getElementById("deleted-count");
 
 const state = { first: null, rows: "task", thisWeek: null };
 let reloadTimer;
@@ -114,6 +116,31 @@ async function remove(entry) {
   }
 }
 
+function renderDeleted(entries) {
+  deletedCount.textContent = entries.length ? `(${entries.length})` : "";
+  deletedBox.replaceChildren(entries.length
+    ? h("ul", { class: "items time-entries" }, entries.map((entry) =>
+      h("li", { class: "item", dataset: { id: String(entry.id) } },
+        h("div", { class: "item-body" },
+          h("span", { class: "item-title" }, entryTitle(entry)),
+          h("div", { class: "item-meta" }, h("span", {}, when(entry)),
+            h("span", { class: "duration" }, formatDuration(entry.duration)))),
+        h("div", { class: "item-actions" },
+          h("button", { type: "button", class: "small secondary",
+            "aria-label": `Restore “${entryTitle(entry)}”`,
+            onclick: () => api.post(`/time-entries/${entry.id}/restore`).then(() => {
+              toast("Entry restored.");
+              load();
+            }).catch(showError) }, "Restore"),
+          h("button", { type: "button", class: "small secondary",
+            "aria-label": `Delete “${entryTitle(entry)}” for good`,
+            onclick: () => api.delete(`/time-entries/deleted/${entry.id}`).then(() => {
+              toast("Deleted for good.");
+              load();
+            }).catch(showError) }, "Delete for good")))))
+    : h("p", { class: "muted" }, "Nothing deleted."));
+}
+
 async function load() {
   try {
     const report = await api.get("/time-entries/report",
@@ -127,6 +154,7 @@ async function load() {
     const listed = await api.get("/time-entries", { start_date: report.start_date,
       end_date: report.end_date, limit: 1000 });
     renderEntries(listed.time_entries);
+    renderDeleted((await api.get("/time-entries/deleted")).time_entries);
   } catch (error) {
     showError(error);
   }
