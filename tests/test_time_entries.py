@@ -544,6 +544,25 @@ def test_tags_are_the_users_item_tags(world):
     assert entry(actions, tokens["ann"], timer["id"])["tags"] == ["Client B"]
 
 
+def test_an_entry_keeps_its_link_to_a_task_in_the_trash_and_can_move_to_a_note(world):
+    actions, tokens, _ = world
+    task = new_task(actions, tokens["ann"])
+    timer = post(actions, tokens["ann"], {"task_id": task})["time_entry"]
+    assert actions.api("DELETE", f"/tasks/{task}", tokens["ann"]).status_code in (200, 204)
+    # an edit that sends the link it has is fine; a new link to a trashed task is not
+    kept = actions.api("PUT", f"/time-entries/{timer['id']}", tokens["ann"],
+                       json={"task_id": task, "description": "still"})
+    assert kept.status_code == 200, kept.get_json()
+    assert kept.get_json()["time_entry"]["task_id"] == task
+    refused = actions.api("POST", "/time-entries", tokens["ann"], json={"task_id": task})
+    assert refused.status_code == 400
+    note = actions.api("POST", "/notes", tokens["ann"], json={"title": "n"}).get_json()["id"]
+    moved = actions.api("PATCH", f"/time-entries/{timer['id']}", tokens["ann"],
+                        json={"note_id": note}).get_json()["time_entry"]
+    assert moved["task_id"] is None
+    assert moved["linked"] == {"type": "note", "id": note, "title": "n"}
+
+
 def test_a_purged_task_leaves_its_entries_unlinked(world):
     actions, tokens, _ = world
     task = new_task(actions, tokens["ann"])

@@ -416,7 +416,9 @@ def update_entry(user_id: int, entry_id: int, data: Any, *, now: float) -> TimeE
             entry.source = _source(data["source"])
         if any(field in data for field in LINKS):
             for field in LINKS:
-                setattr(entry, field[:-3], _link(user_id, field, data.get(field)))
+                value = data.get(field)
+                if value is None or value != getattr(entry, field):  # kept: not checked again
+                    setattr(entry, field[:-3], _link(user_id, field, value))
         entry.updated_at = now
         entry.save()
         if "tags" in data:
