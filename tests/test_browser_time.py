@@ -125,3 +125,5 @@ def test_a_timer_on_a_task_runs_in_the_header_and_lands_in_the_week(page, server
     page.get_by_role("button", name="Restore “Research”").click()
     expect(row.locator(f"td[data-day='{today}']")).to_have_text("1:00")
     expect(page.locator("#deleted")).to_have_text("Nothing deleted.")
+    page.emulate_media(color_scheme="dark")  # the theme is "system": the dark one now
+    screenshot(page, "time-week-dark")
