@@ -38,6 +38,9 @@ def make_everything(actions, token: str, name: str) -> dict:
     post("/tasks", {"title": "a subtask", "parent_id": task["id"]})
     post("/notes", {"title": f"note of {name}", "content": "searchable words", "tags": ["n"]})
     post("/tags", {"name": f"lonely-{name}"})
+    post("/time-entries", {"task_id": task["id"], "tags": ["t", "timed"]})
+    post("/time-entries", {"start_time": "2026-01-01T10:00:00Z",
+                           "end_time": "2026-01-01T11:00:00Z", "bookmark_id": bookmark["id"]})
     post("/search/saved", {"name": "mine", "query": "words"})
     uploaded = []
     for content in (SHARED_BYTES, f"only {name}'s bytes".encode()):
@@ -119,7 +122,7 @@ def test_an_admin_deletes_a_user_and_nothing_of_theirs_is_left(world):
     assert set(rows_of(app, ann["id"])) >= {"users", "bookmark", "task", "note", "tag", "file",
                                              "search_document", "saved_search", "api_key",
                                              "pairing_code", "session", "item_tag",
-                                             "file_share"}
+                                             "file_share", "time_entry"}
     blobs_before = blob_paths(app)
     bob_rows = rows_of(app, bob["id"])
 

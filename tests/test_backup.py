@@ -328,3 +328,40 @@ def test_a_file_purged_between_the_snapshot_and_the_copy_means_a_new_snapshot(
     blobs = [name.rsplit("/", 1)[1] for name in manifest["members"] if name.startswith("files/")]
     assert blobs == [kept["sha256"]]
     assert list((tmp_path / "backups").iterdir()) == [info.path]  # no partial left behind
+
+
+def test_time_entries_come_back_from_a_backup(request, owner_app, make_app, tmp_path,
+                                              database_url):
+    """The backup is a snapshot of every table: time entries (with their tags, their task
+    and a timer still running) restore as they were, and the timer runs on."""
+    app, actions, token = owner_app
+    task = actions.api("POST", "/tasks", token, json={"title": "Invoice"}).get_json()["id"]
+    done = actions.api("POST", "/time-entries", token, json={
+        "start_time": "2026-03-28T21:00:00Z", "end_time": "2026-03-29T02:00:00Z",
+        "task_id": task, "tags": ["client"], "billable": True, "hourly_rate": 80,
+        "description": "Across the DST night"}).get_json()["time_entry"]
+    running = actions.api("POST", "/time-entries", token, json={
+        "description": "Still going"}).get_json()["time_entry"]
+    info = make_backup(app, tmp_path / "backups")
+    with tarfile.open(info.path) as tar:
+        manifest = json.loads(tar.extractfile("manifest.json").read())
+    assert manifest["counts"]["time_entry"] == 2
+    assert "m0012_time_entries" in manifest["migrations"]
+
+    app.extensions["trackeep"].close()
+    data_dir, url = restore_target(request, tmp_path, database_url)
+    assert cli.main(["restore", str(info.path), "--data-dir", str(data_dir),
+                     "--database-url", url]) == 0
+    restored = AuthActions(make_app(DATA_DIR=str(data_dir), DATABASE_URL=url, **QUIET))
+    again = restored.token(OWNER["username"], OWNER["password"])
+    back = restored.api("GET", f"/time-entries/{done['id']}", again).get_json()["time_entry"]
+    for field in ("start_time", "end_time", "duration", "task_id", "tags", "billable",
+                  "hourly_rate", "amount", "description"):
+        assert back[field] == done[field], field
+    assert back["amount"] == 400.0
+    still = restored.api("GET", "/time-entries/running", again).get_json()["time_entry"]
+    assert still["id"] == running["id"]
+    assert still["is_running"] is True
+    report = restored.api("GET", "/time-entries/report?start_date=2026-03-28"
+                          "&end_date=2026-03-29", again).get_json()
+    assert report["total_seconds"] == 5 * 3600

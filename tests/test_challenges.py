@@ -137,13 +137,11 @@ def test_write_notes_save_items_and_streak_days(world):
     assert score_of(actions, tokens["ann"], saved["id"]) == 3
 
 
-def test_track_hours_is_refused_until_time_tracking_exists(world):
+def test_track_hours_is_accepted_now_that_time_is_tracked(world):
+    """Its scoring is tested with the time entries (tests/test_time_entries.py)."""
     actions, tokens, _ = world
-    response = actions.api("POST", "/community/challenges", tokens["ann"], json={
-        "title": "Hours", "start_date": START, "end_date": END,
-        "rule": {"type": "track_hours", "target": 10}})
-    assert response.status_code == 400
-    assert "time tracking is not available yet" in response.get_json()["error"]
+    challenge = create(actions, tokens["ann"], {"type": "track_hours", "target": 10})
+    assert challenge["rule"] == {"type": "track_hours", "target": 10, "tag": None}
 
 
 def test_the_period_is_in_the_creators_timezone(world):

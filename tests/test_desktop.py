@@ -239,6 +239,34 @@ def test_window_geometry_follows_moves_but_keeps_the_size_from_before_maximizing
     assert not geometry.maximized
 
 
+def test_the_window_menu_starts_and_stops_the_timer_and_opens_the_time_page():
+    """The menu's timer entry presses the header timer in the page (run_js); Time opens
+    /time. A window object stands in for pywebview's."""
+    pytest.importorskip("webview.menu")
+    from trackeep_desktop.desktop.program import TOGGLE_TIMER_JS, DesktopWindow
+
+    class Window:
+        def __init__(self):
+            self.ran, self.loaded = [], []
+
+        def run_js(self, code):
+            self.ran.append(code)
+
+        def load_url(self, url):
+            self.loaded.append(url)
+
+    window = object.__new__(DesktopWindow)
+    window.window = Window()
+    window.desktop = type("Desktop", (), {"url": "http://127.0.0.1:5000/",
+                                          "data_dir": Path("/nowhere")})()
+    actions = {item.title: item for item in window.menu()[0].items if hasattr(item, "title")}
+    actions["Start or stop the timer"].function()
+    assert window.window.ran == [TOGGLE_TIMER_JS]
+    assert "timer-toggle" in TOGGLE_TIMER_JS
+    actions["Time"].function()
+    assert window.window.loaded == ["http://127.0.0.1:5000/time"]
+
+
 # ------------------------------------------------------------------------------- processes
 
 

@@ -78,7 +78,7 @@ def _seed(server: ServerProcess) -> tuple[str, dict]:
         "email": "bee@example.com", "username": "bee", "password": PASSWORD})["user"]
     bee = _call(server, "POST", "/auth/login", json={"username": "bee", "password": PASSWORD})
     ids: dict[str, list[int]] = {"bookmark_id": [], "task_id": [], "note_id": [],
-                                 "tag_id": [], "item_id": []}
+                                 "tag_id": [], "item_id": [], "entry_id": []}
     for token, who in ((bee["token"], "bee"), (owner["token"], "owner")):
         for n in range(3):
             tag = _call(server, "POST", "/tags", token, json={"name": f"{who}-tag-{n}"})
@@ -88,7 +88,12 @@ def _seed(server: ServerProcess) -> tuple[str, dict]:
             task = _call(server, "POST", "/tasks", token, json={"title": f"{who} task {n}"})
             note = _call(server, "POST", "/notes", token, json={
                 "title": f"{who} note {n}", "content": "*hello*"})
+            entry = _call(server, "POST", "/time-entries", token, json={
+                "start_time": f"2026-03-0{n + 1}T09:00:00Z",
+                "end_time": f"2026-03-0{n + 1}T10:30:00Z", "task_id": task["id"],
+                "tags": [tag["name"]]})["time_entry"]
             if who == "bee":
+                ids["entry_id"].append(entry["id"])
                 ids["tag_id"].append(tag["id"])
                 ids["bookmark_id"].append(bookmark["id"])
                 ids["task_id"].append(task["id"])
@@ -103,7 +108,7 @@ def _seed(server: ServerProcess) -> tuple[str, dict]:
 
 def _snapshot(server: ServerProcess, token: str) -> dict:
     return {path: _call(server, "GET", path, token)
-            for path in ("/bookmarks", "/tasks", "/notes", "/tags", "/trash")}
+            for path in ("/bookmarks", "/tasks", "/notes", "/tags", "/trash", "/time-entries")}
 
 
 def test_the_api_survives_schemathesis_with_a_second_users_ids(server, request, tmp_path):
@@ -142,6 +147,7 @@ def test_the_api_survives_schemathesis_with_a_second_users_ids(server, request, 
     # the second user's ids were asked for (mixed in by fuzz_hooks) ...
     foreign = {f"/{kind}s/{item_id}" for kind in ("bookmark", "task", "note", "tag")
                for item_id in bee["ids"][f"{kind}_id"]}
+    foreign |= {f"/time-entries/{item_id}" for item_id in bee["ids"]["entry_id"]}
     asked = {interaction["request"]["uri"].split("/api/v1", 1)[1].split("?")[0]
              for interaction in interactions}
     assert asked & foreign

@@ -82,8 +82,9 @@ def fill_account(user: User_) -> None:
     doomed = user.call("POST", "/tasks", {"title": "Doomed", "progress": 40}, 201).get_json()
     user.call("POST", "/tasks", {"title": "Doomed child", "parent_id": doomed["id"]}, 201)
     user.call("DELETE", f"/tasks/{doomed['id']}", expect=200)
-    user.call("POST", "/notes", {"title": "Pinned", "content": "# Hi\n\n*there*",
-                                 "is_pinned": True, "tags": ["Work stuff"]}, 201)
+    pinned = user.call("POST", "/notes", {"title": "Pinned", "content": "# Hi\n\n*there*",
+                                          "is_pinned": True, "tags": ["Work stuff"]},
+                       201).get_json()
     gone = user.call("POST", "/notes", {"title": "Gone", "content": "bye"}, 201).get_json()
     user.call("DELETE", f"/notes/{gone['id']}", expect=200)
     shared = b"the same content in two files" * 100
@@ -94,6 +95,16 @@ def fill_account(user: User_) -> None:
         assert response.status_code == 201, response.get_json()
         if name == "trashed.bin":
             user.call("DELETE", f"/files/{response.get_json()['id']}", expect=200)
+    user.call("POST", "/time-entries", {"start_time": "2026-03-28T21:00:00Z",
+                                        "end_time": "2026-03-29T02:00:00Z",
+                                        "task_id": parent["id"], "tags": ["x"],
+                                        "billable": True, "hourly_rate": 75.5,
+                                        "description": "Night shift"}, 201)
+    forgotten = user.call("POST", "/time-entries", {"start_time": "2026-01-05T09:00:00Z",
+                                                    "end_time": "2026-01-05T09:30:00Z",
+                                                    "bookmark_id": b1["id"]}, 201).get_json()
+    user.call("DELETE", f"/time-entries/{forgotten['time_entry']['id']}", expect=200)
+    user.call("POST", "/time-entries", {"note_id": pinned["id"], "source": "mobile"}, 201)
 
 
 def comparable(archive: bytes) -> dict:
@@ -104,12 +115,19 @@ def comparable(archive: bytes) -> dict:
         blobs = {name: zf.read(name) for name in zf.namelist() if name.startswith("blobs/")}
     for key in ("exported_at", "user", "app_version"):
         manifest.pop(key)
-    for section in ("tags", "bookmarks", "tasks", "notes", "files"):
-        positions = {entry["id"]: index for index, entry in enumerate(manifest[section])}
+    positions: dict[str, dict[int, int]] = {}
+    for section in ("tags", "bookmarks", "tasks", "notes", "files", "time_entries"):
+        positions[section] = {entry["id"]: index
+                              for index, entry in enumerate(manifest[section])}
         for entry in manifest[section]:
-            entry["id"] = positions[entry["id"]]
+            entry["id"] = positions[section][entry["id"]]
             if section == "tasks" and entry["parent_id"] is not None:
-                entry["parent_id"] = positions[entry["parent_id"]]
+                entry["parent_id"] = positions[section][entry["parent_id"]]
+            if section == "time_entries":
+                for key, linked in (("task_id", "tasks"), ("bookmark_id", "bookmarks"),
+                                    ("note_id", "notes")):
+                    if entry[key] is not None:
+                        entry[key] = positions[linked][entry[key]]
     manifest["blobs"] = blobs
     return manifest
 
@@ -127,7 +145,7 @@ def test_export_then_import_restores_everything_exactly(any_app):
     assert manifest["format"] == "trackeep-export"
     assert manifest["version"] == 1
     assert manifest["counts"] == {"tags": 3, "bookmarks": 2, "tasks": 4, "notes": 2,
-                                  "files": 4}
+                                  "files": 4, "time_entries": 3}
     assert len([n for n in zf.namelist() if n.startswith("blobs/")]) == 3  # deduplicated
 
     response = bob.upload("/import", archive, "backup.zip")
@@ -150,6 +168,17 @@ def test_export_then_import_restores_everything_exactly(any_app):
         assert [t["name"] for t in copy["tags"]] == [t["name"] for t in original["tags"]]
         assert bob.call("GET", f"/files/{copy['id']}/download").data == ann.call(
             "GET", f"/files/{original['id']}/download").data
+    # Time entries: the same times, tags, rates and links (to the copies), the timer running.
+    def entries(user):
+        return [{k: v for k, v in e.items() if k not in ("id", "user_id", "task_id",
+                                                          "bookmark_id", "note_id", "linked",
+                                                          "duration", "amount")}
+                | {"linked": e["linked"] and (e["linked"]["type"], e["linked"]["title"])}
+                for e in user.call("GET", "/time-entries").get_json()["time_entries"]]
+    assert entries(bob) == entries(ann)
+    assert len(entries(bob)) == 2  # the deleted one is kept, deleted
+    assert bob.call("GET", "/time-entries/running").get_json()["time_entry"]["linked"][
+        "title"] == "Pinned"
 
 
 @pytest.mark.slow
@@ -238,6 +267,14 @@ BAD_ARCHIVES = {
     "a manifest nested 1000 deep": lambda archive: _rewrite(archive, lambda e: e.update({
         "manifest.json": b'{"extra": ' + b"[" * 1000 + b"]" * 1000 + b", "
                          + e["manifest.json"].lstrip()[1:]})),
+    "a time entry ending before it starts": lambda archive: _rewrite(archive, _manifest_change(
+        lambda m: m["time_entries"][0].update(end_time=m["time_entries"][0]["start_time"]))),
+    "a time entry on a task not in the archive": lambda archive: _rewrite(
+        archive, _manifest_change(lambda m: m["time_entries"][0].update(task_id=999_999))),
+    "two running timers": lambda archive: _rewrite(archive, _manifest_change(
+        lambda m: m["time_entries"][0].update(end_time=None))),
+    "a time entry on two items": lambda archive: _rewrite(archive, _manifest_change(
+        lambda m: m["time_entries"][0].update(note_id=m["notes"][0]["id"]))),
     "a damaged blob": lambda archive: _rewrite(archive, _damage_blob),
     "a missing blob": lambda archive: _rewrite(archive, _drop_blob),
 }

@@ -197,6 +197,8 @@ def init_domains(app: Flask, state: TrackeepState) -> None:
     from trackeep_desktop.messaging import pages as messaging_pages
     from trackeep_desktop.realtime import namespaces
     from trackeep_desktop.search import api as search_api
+    from trackeep_desktop.time_tracking import api as time_api
+    from trackeep_desktop.time_tracking import pages as time_pages
     from trackeep_desktop.transfer import api as transfer_api
     from trackeep_desktop.web import (
         api,
@@ -213,5 +215,6 @@ def init_domains(app: Flask, state: TrackeepState) -> None:
     for domain in (hosts, web_requests, headers, observability, errors, auth, accounts_api,
                    accounts_pages, items_api, items_pages, files_api, search_api,
                    transfer_api, backup_api, backup_pages, messaging_api, messaging_pages,
-                   challenges_api, challenges_pages, openapi, api, namespaces, shedding):
+                   challenges_api, challenges_pages, time_api, time_pages, openapi, api,
+                   namespaces, shedding):
         domain.init_app(app, state)

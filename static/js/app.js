@@ -2,6 +2,7 @@
 // overlay, keyboard shortcuts, the search box, and live updates over Socket.IO.
 
 import { api, h, icon, openDialog, page, showError, timeAgo, toast } from "./api.js";
+import "./timer.js";
 
 const shell = document.getElementById("shell");
 
@@ -163,7 +164,7 @@ document.addEventListener("click", (event) => {
 
 // ------------------------------------------------------------------------ keyboard shortcuts
 
-const GO_TO = { d: "/", b: "/bookmarks", t: "/tasks", n: "/notes", f: "/files" };
+const GO_TO = { d: "/", b: "/bookmarks", t: "/tasks", n: "/notes", f: "/files", i: "/time" };
 let awaitingGo = false;
 
 function typing(target) {

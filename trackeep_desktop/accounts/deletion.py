@@ -38,6 +38,7 @@ from trackeep_desktop.storage.models import (
     SearchDocument,
     Tag,
     Task,
+    TimeEntry,
     User,
 )
 
@@ -45,8 +46,8 @@ log = logging.getLogger(__name__)
 
 #: Every table with a ``user`` column, children before parents (item tags and share links
 #: go through their tag and file first).
-USER_TABLES = (SearchDocument, SavedSearch, ItemCount, Task, Note, Bookmark, File, Tag,
-               BackupCode, ApiKey, PairingCode)
+USER_TABLES = (SearchDocument, SavedSearch, ItemCount, TimeEntry, Task, Note, Bookmark, File,
+               Tag, BackupCode, ApiKey, PairingCode)
 
 
 @dataclass(frozen=True)

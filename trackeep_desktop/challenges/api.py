@@ -117,7 +117,7 @@ def list_challenges():
 def create_challenge():
     """Create a challenge; the period is in the creator's timezone.
 
-    ``track_hours`` is refused (400): time tracking is not available yet."""
+    ``track_hours`` scores whole hours of finished time entries inside the period."""
     data = json_body()
     user = current_user()
     with database.atomic():

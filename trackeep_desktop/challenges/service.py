@@ -34,6 +34,7 @@ from trackeep_desktop.storage.models import (
     Note,
     Tag,
     Task,
+    TimeEntry,
     User,
 )
 
@@ -51,7 +52,7 @@ RULE_LABELS = {
     "track_hours": ("Track hours", "hours tracked"),
 }
 VISIBILITIES = ("public", "invite")
-SCORED_TYPES = ("bookmark", "task", "note", "file")
+SCORED_TYPES = ("bookmark", "task", "note", "file", "time_entry")
 #: Larger than any reached_at in seconds (year 2286), so MAX_TS - reached_at is positive.
 MAX_TS = 10_000_000_000
 TITLE_MAX = 200
@@ -125,9 +126,6 @@ def create_challenge(user: User, data: dict, *, now: float) -> Challenge:
     if not isinstance(rule, dict) or rule.get("type") not in RULE_TYPES:
         raise ChallengeInvalid(f"rule.type is one of {', '.join(RULE_TYPES)}", field="rule",
                                reason="invalid")
-    if rule["type"] == "track_hours":
-        raise ChallengeInvalid("track_hours cannot be scored: time tracking is not available "
-                               "yet", field="rule", reason="unavailable")
     target = rule.get("target")
     if isinstance(target, bool) or not isinstance(target, int) or not 1 <= target <= TARGET_MAX:
         raise ChallengeInvalid(f"rule.target is a whole number from 1 to {TARGET_MAX}",
@@ -248,7 +246,21 @@ def compute_score(challenge: Challenge, user_id: int) -> int:
                    for model in (Bookmark, Note, Task, File))
     if rule == "streak_days":
         return _longest_streak(challenge, user_id)
+    if rule == "track_hours":
+        return _tracked_hours(challenge, user_id)
     return 0
+
+
+def _tracked_hours(challenge: Challenge, user_id: int) -> int:
+    """Whole hours of the member's finished, live time entries inside the period (an entry
+    across a bound counts its part inside; a running timer counts once it is stopped)."""
+    seconds = 0.0
+    for start, end in (TimeEntry.select(TimeEntry.start_time, TimeEntry.end_time).where(
+            (TimeEntry.user == user_id) & TimeEntry.deleted_at.is_null()
+            & TimeEntry.end_time.is_null(False) & (TimeEntry.start_time < challenge.ends_at)
+            & (TimeEntry.end_time > challenge.starts_at)).tuples()):
+        seconds += min(end, challenge.ends_at) - max(start, challenge.starts_at)
+    return int(seconds // 3600)
 
 
 def _longest_streak(challenge: Challenge, user_id: int) -> int:

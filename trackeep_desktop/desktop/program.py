@@ -258,6 +258,10 @@ def announced(desktop: DesktopServer, window: DesktopWindow | None):
         control.stop()
 
 
+#: What the menu's "Start or stop the timer" runs in the page.
+TOGGLE_TIMER_JS = 'document.getElementById("timer-toggle")?.click()'
+
+
 class DesktopWindow:
     """The pywebview window on the desktop server, with its menu and remembered geometry."""
 
@@ -278,18 +282,27 @@ class DesktopWindow:
         _probe(self.window)
 
     def menu(self) -> list:
-        """Reload, Open data folder, Open in browser, Quit (in the window's menu bar on
-        Linux and Windows, the application menu on macOS)."""
+        """Start or stop the timer, Time, Reload, Open data folder, Open in browser, Quit (in
+        the window's menu bar on Linux and Windows, the application menu on macOS)."""
         from webview.menu import Menu, MenuAction, MenuSeparator
 
         desktop = self.desktop
         return [Menu("Trackeep", [
+            MenuAction("Start or stop the timer", self.toggle_timer),
+            MenuAction("Time", lambda: self.window.load_url(f"{desktop.url}time")),
+            MenuSeparator(),
             MenuAction("Reload", self.reload),
             MenuAction("Open data folder", lambda: open_folder(desktop.data_dir)),
             MenuAction("Open in browser", lambda: open_in_browser(desktop.url)),
             MenuSeparator(),
             MenuAction("Quit", self.close),
         ])]
+
+    def toggle_timer(self) -> None:
+        """Press the page's header timer (``static/js/timer.js``): it starts a timer now or
+        stops the running one, as a click does. ``run_js``, not ``evaluate_js``: the pages'
+        Content-Security-Policy refuses the ``eval`` the latter wraps the code in."""
+        self.window.run_js(TOGGLE_TIMER_JS)
 
     def reload(self) -> None:
         self.window.load_url(self.window.get_current_url() or self.desktop.url)

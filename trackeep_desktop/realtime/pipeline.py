@@ -12,7 +12,7 @@ after commit      the changed users' cached searches are made stale (the cache c
                   each announced change is published as a change event on
                   ``events:{user_id}`` (the pub/sub capability), the item rendered once
 renderers         bookmark, task (with its subtasks), note (with ``content_html``), tag (with
-                  its counts) and file: the API's JSON of each
+                  its counts), file and time entry: the API's JSON of each
 ================  ==========================================================================
 
 No Flask here: the metadata fetcher's workers and ``trackeep import`` use the same pipeline
@@ -22,9 +22,10 @@ as the requests do.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
-from trackeep_desktop import challenges, files, items
+from trackeep_desktop import challenges, files, items, time_tracking
 from trackeep_desktop.capabilities import Capabilities
 from trackeep_desktop.realtime import events
 from trackeep_desktop.search.cache import invalidation_subscriber
@@ -60,6 +61,11 @@ def render_tags(user_id: int, tags: list) -> list[dict]:
 def render_files(user_id: int, records: list) -> list[dict]:
     """Files as the API answers them."""
     return items.items_to_json(user_id, files.ITEM_TYPE, records)
+
+
+def render_time_entries(user_id: int, entries: list) -> list[dict]:
+    """Time entries as the API answers them (a running one's duration as of now)."""
+    return time_tracking.entries_json(user_id, entries, time.time())
 
 
 def event_publisher(pubsub) -> Callable[[ChangeSet], None]:
@@ -100,7 +106,8 @@ def build_pipeline(capabilities: Capabilities | None = None,
     pipeline.in_transaction.append(content_version_subscriber())
     pipeline.in_transaction.append(challenges.score_subscriber())
     pipeline.renderers.update(bookmark=render_bookmarks, task=render_tasks, note=render_notes,
-                              tag=render_tags, file=render_files)
+                              tag=render_tags, file=render_files,
+                              time_entry=render_time_entries)
     if capabilities is not None:
         pipeline.after_commit.append(invalidation_subscriber(capabilities.cache))
     if store is not None:

@@ -557,3 +557,42 @@ class ChallengeParticipant(BaseModel):
 
 
 ALL_MODELS += [Challenge, ChallengeParticipant]
+
+
+# ------------------------------------------------------------------------------------------
+# Time tracking (issue 12): the domain is trackeep_desktop.time_tracking (migration m0012).
+# Besides the indexes below, m0012 makes the partial indexes ``time_entry_live_start``,
+# ``time_entry_trash`` and ``time_entry_one_running`` (unique: one running entry per user).
+
+
+class TimeEntry(BaseModel):
+    """A stretch of time a user tracked, from ``start_time`` to ``end_time`` (UTC seconds;
+    ``end_time`` is null while it runs), optionally linked to one of the user's tasks,
+    bookmarks or notes (null again once the item is purged). Its tags are ``item_tag`` rows
+    of type ``time_entry``. A row whose ``deleted_at`` is set is deleted (restorable)."""
+
+    id = peewee.AutoField()
+    user = peewee.ForeignKeyField(User, on_delete="CASCADE", backref="time_entries")
+    user_id: int
+    description = peewee.TextField(default="")
+    start_time = peewee.DoubleField()
+    end_time = peewee.DoubleField(null=True)
+    billable = peewee.BooleanField(default=False)
+    hourly_rate = peewee.DoubleField(null=True)
+    task = peewee.ForeignKeyField(Task, null=True, on_delete="SET NULL", backref="time_entries")
+    task_id: int | None
+    bookmark = peewee.ForeignKeyField(Bookmark, null=True, on_delete="SET NULL",
+                                      backref="time_entries")
+    bookmark_id: int | None
+    note = peewee.ForeignKeyField(Note, null=True, on_delete="SET NULL", backref="time_entries")
+    note_id: int | None
+    source = peewee.CharField(max_length=32, default="api")
+    created_at = peewee.DoubleField()
+    updated_at = peewee.DoubleField()
+    deleted_at = peewee.DoubleField(null=True)
+
+    class Meta:
+        table_name = "time_entry"
+
+
+ALL_MODELS += [TimeEntry]

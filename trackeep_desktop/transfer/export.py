@@ -15,7 +15,16 @@ import peewee
 from trackeep_desktop import files
 from trackeep_desktop.accounts.users import iso_time
 from trackeep_desktop.storage.db import database, is_postgres
-from trackeep_desktop.storage.models import Bookmark, File, ItemTag, Note, Tag, Task, User
+from trackeep_desktop.storage.models import (
+    Bookmark,
+    File,
+    ItemTag,
+    Note,
+    Tag,
+    Task,
+    TimeEntry,
+    User,
+)
 
 from .archive import _CHUNK, FORMAT, MANIFEST, VERSION
 
@@ -26,7 +35,7 @@ class Section:
     (recomputed on import)."""
 
     name: str
-    model: type[Tag | Bookmark | Task | Note | File]
+    model: type[Tag | Bookmark | Task | Note | File | TimeEntry]
     item_type: str | None
     derived: frozenset[str]
 
@@ -42,6 +51,8 @@ SECTIONS = (
     Section("tasks", Task, "task", frozenset()),
     Section("notes", Note, "note", frozenset()),
     Section("files", File, "file", frozenset({"kind"})),
+    # last: its task_id, bookmark_id and note_id name rows of the sections above
+    Section("time_entries", TimeEntry, "time_entry", frozenset()),
 )
 
 

@@ -183,6 +183,7 @@ def _check_manifest(manifest: Any) -> dict[str, list[_Row]]:
             if parent is None or parent.values["parent_id"] is not None:
                 raise _fail(f"{where}.parent_id", "must be the id of a top-level task in the "
                                                   "archive")
+    _check_time_entries(rows)
     for index, row in enumerate(rows["files"]):
         where = f"files[{index}]"
         if not re.fullmatch(r"[0-9a-f]{64}", row.values["sha256"]):
@@ -191,6 +192,33 @@ def _check_manifest(manifest: Any) -> dict[str, list[_Row]]:
             raise _fail(f"{where}.size", "must not be negative")
         row.values["name"] = files.sanitize_name(row.values["name"])
     return rows
+
+
+#: A time entry's links: column -> the section whose ids it names.
+TIME_LINKS = {"task_id": "tasks", "bookmark_id": "bookmarks", "note_id": "notes"}
+
+
+def _check_time_entries(rows: dict[str, list[_Row]]) -> None:
+    """Each entry ends after it starts, links at most one item, and that item is in the
+    archive; at most one live entry runs."""
+    known = {section: {r.old_id for r in rows[section]} for section in TIME_LINKS.values()}
+    running = 0
+    for index, row in enumerate(rows["time_entries"]):
+        where = f"time_entries[{index}]"
+        values = row.values
+        if values["end_time"] is not None and values["end_time"] <= values["start_time"]:
+            raise _fail(f"{where}.end_time", "must be after start_time")
+        if values["end_time"] is None and values["deleted_at"] is None:
+            running += 1
+        linked = [key for key in TIME_LINKS if values[key] is not None]
+        if len(linked) > 1:
+            raise _fail(where, "links to one item at most")
+        for key in linked:
+            if values[key] not in known[TIME_LINKS[key]]:
+                raise _fail(f"{where}.{key}", f"must be the id of one of the archive's "
+                                              f"{TIME_LINKS[key]}")
+    if running > 1:
+        raise _fail("time_entries", "has more than one running timer")
 
 
 def _read_manifest(archive: zipfile.ZipFile) -> Any:
@@ -307,9 +335,10 @@ def write_import(user_id: int, prepared: PreparedImport, *, store: files.BlobSto
                 done += 1
                 progress("saving", done, total)
             links: list[dict[str, Any]] = []
+            ids_of: dict[str, dict[int, int]] = {}  # section -> old id -> new id
             for section in SECTIONS[1:]:
                 item_type = cast(str, section.item_type)  # every section after the tags
-                new_ids: dict[int, int] = {}
+                new_ids: dict[int, int] = ids_of.setdefault(section.name, {})
                 parents: list[tuple[Any, int]] = []
                 for row in rows[section.name]:  # in their order, so the ids keep it too
                     values = dict(row.values)
@@ -321,6 +350,10 @@ def write_import(user_id: int, prepared: PreparedImport, *, store: files.BlobSto
                             parents.append((row, parent))
                     elif section.name == "files":
                         values["kind"] = files.file_kind(values["mime_type"])
+                    elif section.name == "time_entries":
+                        for key, linked in TIME_LINKS.items():
+                            if values[key] is not None:
+                                values[key] = ids_of[linked][values[key]]
                     item = section.model.create(user=user_id, **values)
                     new_ids[row.old_id] = item.id
                     created.append((item_type, item))

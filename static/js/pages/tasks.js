@@ -8,6 +8,7 @@ import {
 import {
   bindSegments, bindTagSuggestions, ItemList, TagFilter, tagFromUrl,
 } from "../list.js";
+import { runningEntry, startTimer, stopTimer } from "../timer.js";
 
 const STATUSES = { pending: "To do", in_progress: "In progress", completed: "Completed",
   cancelled: "Cancelled" };
@@ -187,9 +188,22 @@ function renderItem(task) {
       task.description ? h("p", { class: "item-desc" }, task.description) : null,
       expanded ? renderSubtasks(task) : null),
     h("div", { class: "item-actions" },
+      timerButton(task),
       iconButton("edit", "Edit", (event) => edit(task, event.currentTarget.closest("li"))),
       iconButton("trash", "Move to the trash", () => remove(task), "danger")));
   return li;
+}
+
+/** Start a timer on the task, or stop it when the running timer is this task's. */
+function timerButton(task) {
+  const running = runningEntry();
+  const mine = running && running.task_id === task.id;
+  const button = iconButton(mine ? "x" : "clock",
+    mine ? `Stop the timer on “${task.title}”` : `Start a timer on “${task.title}”`,
+    () => (mine ? stopTimer() : startTimer({ task_id: task.id })).catch(showError),
+    mine ? "on timer-on-task" : "timer-on-task");
+  button.dataset.task = String(task.id);
+  return button;
 }
 
 async function toggleSubtasks(id) {
@@ -403,3 +417,6 @@ registerPage({
 
 list.reload().then(() => list.showLinked("task"));
 tagFilter.load();
+// The running timer changed (here, in the header, or in another window): redraw the rows'
+// timer buttons.
+document.addEventListener("trackeep:timer", () => list.render());
