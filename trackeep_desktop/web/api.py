@@ -20,7 +20,7 @@ def index():
 CATCH_ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
-def _allowed_methods(path: str) -> list[str]:
+def allowed_methods(path: str) -> list[str]:
     """The methods other rules serve on ``path`` (the catch-all matches every method of
     every path, so a rule that lacks the method falls through to it)."""
     adapter = current_app.url_map.bind_to_environ(request.environ)
@@ -39,7 +39,7 @@ def _allowed_methods(path: str) -> list[str]:
 
 @bp.route("/<path:unknown>", methods=CATCH_ALL_METHODS)
 def not_found(unknown):
-    allowed = _allowed_methods(request.path)
+    allowed = allowed_methods(request.path)
     if allowed:
         raise MethodNotAllowed(valid_methods=allowed)
     raise ApiError(404, f"not found: /api/v1/{unknown}")
