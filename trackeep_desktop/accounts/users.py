@@ -604,17 +604,24 @@ def create_api_key(user: User, name: str, scopes: Iterable[str], *, now: float,
     return record, raw
 
 
-def find_api_key(raw: str, now: float) -> ApiKey | None:
-    """The live key for ``raw`` (not expired, its user active), with ``.user`` loaded."""
+def check_api_key(raw: str, now: float) -> tuple[ApiKey | None, str | None]:
+    """``(record, None)`` for a live key (with ``.user`` loaded), else ``(None, why)``:
+    ``"expired"`` past its expiry, ``"invalid"`` for a key not known (never issued, or
+    revoked: a revoked key's row is deleted) or whose account is disabled."""
     if not isinstance(raw, str) or not raw.startswith(API_KEY_PREFIX) or len(raw) > 128:
-        return None
+        return None, "invalid"
     record = (ApiKey.select(ApiKey, User).join(User)
               .where(ApiKey.key_hash == sha256_hex(raw)).first())
     if record is None or not record.user.is_active:
-        return None
+        return None, "invalid"
     if record.expires_at is not None and record.expires_at <= now:
-        return None
-    return record
+        return None, "expired"
+    return record, None
+
+
+def find_api_key(raw: str, now: float) -> ApiKey | None:
+    """The live key for ``raw`` (not expired, its user active), with ``.user`` loaded."""
+    return check_api_key(raw, now)[0]
 
 
 def touch_api_key(record: ApiKey, now: float) -> None:
