@@ -177,7 +177,9 @@ def logout():
 @bp.get("/auth/me")
 @login_required
 def me():
-    return jsonify({"user": accounts.user_to_json(current_user())})
+    """``{user}``; also ``username`` beside it, which the original extension reads."""
+    user = current_user()
+    return jsonify({"user": accounts.user_to_json(user), "username": user.username})
 
 
 # ------------------------------------------------------------------------ profile, password

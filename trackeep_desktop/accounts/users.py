@@ -391,16 +391,22 @@ def set_active(user: User, active: bool, *, now: float) -> User:
 
 
 def user_to_json(user: User) -> dict:
-    """The user as the API shows it (the original contract); never a hash or a secret."""
+    """The user as the API shows it (the original contract); never a hash or a secret.
+    Names are in both spellings the original clients read (``fullName`` and ``full_name``,
+    ``createdAt`` and ``created_at``, ``updatedAt`` and ``updated_at``)."""
     return {
         "id": user.id,
         "email": user.email,
         "username": user.username,
         "fullName": user.full_name,
+        "full_name": user.full_name,
         "role": user.role,
         "theme": user.theme,
         "timezone": user.timezone,
         "createdAt": iso_time(user.created_at),
+        "created_at": iso_time(user.created_at),
+        "updatedAt": iso_time(user.updated_at),
+        "updated_at": iso_time(user.updated_at),
         "totpEnabled": user.totp_enabled,
     }
 

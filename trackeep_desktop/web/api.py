@@ -5,9 +5,20 @@ methods a known path does not serve into JSON 405s with ``Allow``."""
 from flask import Blueprint, Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from trackeep_desktop.web.auth import public
 from trackeep_desktop.web.errors import ApiError
 
 bp = Blueprint("api", __name__)
+#: Paths of the original API outside ``/api/v1``.
+root_bp = Blueprint("api_root", __name__)
+
+
+@root_bp.get("/api/version")
+@public
+def version():
+    """What this server is, at the original's unversioned path."""
+    state = current_app.extensions["trackeep"]
+    return jsonify({"name": "trackeep", "version": state.version, "api": "v1"})
 
 
 @bp.get("/")
@@ -47,4 +58,5 @@ def not_found(unknown):
 
 def init_app(app: Flask, state) -> None:
     """The API root, and JSON 404s for unknown API paths (registered last)."""
+    app.register_blueprint(root_bp)
     app.register_blueprint(bp, url_prefix="/api/v1")

@@ -346,25 +346,49 @@ def _general_api_limit() -> None:
     g.rate_limit = admission.result
 
 
+#: Endpoints that also take the credential as ``?token=`` on a GET: the original mobile app's
+#: file download, whose link is opened by the system's viewer or player, which cannot send
+#: a header. Nowhere else: a token in a URL ends up in histories and proxies' logs.
+QUERY_TOKEN_ENDPOINTS = frozenset({"files_api.download"})
+
+
+def presented_credential() -> tuple[str, str]:
+    """The credential this request presents and where: ``(token, "header")`` for
+    ``Authorization: Bearer``, ``(token, "query")`` for ``?token=`` on a GET of
+    :data:`QUERY_TOKEN_ENDPOINTS`, ``(session id, "cookie")``, ``("", "bad")`` for an
+    Authorization header that is not a bearer token (never the cookie then), or ``("", "")``.
+    """
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, token = header.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            return "", "bad"
+        return token, "header"
+    if request.method in ("GET", "HEAD") and request.endpoint in QUERY_TOKEN_ENDPOINTS:
+        token = request.args.get("token", "").strip()
+        if token:
+            return token, "query"
+    cookie = request.cookies.get(SESSION_COOKIE)
+    return (cookie, "cookie") if cookie else ("", "")
+
+
 def _presents_api_key() -> bool:
-    """Whether the request's ``Authorization`` is ``Bearer tk_...``."""
-    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
-    return scheme.lower() == "bearer" and token.strip().startswith(accounts.API_KEY_PREFIX)
+    """Whether the request's credential is an API key (``tk_...``)."""
+    token, where = presented_credential()
+    return where in ("header", "query") and token.startswith(accounts.API_KEY_PREFIX)
 
 
 def _presented_session() -> tuple[str | None, str]:
     """The session id this request presents (a bearer token that is not an API key, or
     the session cookie when there is no Authorization header) and how; ``(None, "")`` for
     none."""
-    header = request.headers.get("Authorization", "")
-    if header:
-        scheme, _, token = header.strip().partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token or token.startswith(accounts.API_KEY_PREFIX):
-            return None, ""
+    token, where = presented_credential()
+    if where in ("header", "query") and not token.startswith(accounts.API_KEY_PREFIX):
         return token, "bearer"
-    cookie = request.cookies.get(SESSION_COOKIE)
-    return (cookie, "cookie") if cookie else (None, "")
+    if where == "cookie":
+        return token, "cookie"
+    return None, ""
 
 
 # ------------------------------------------------------------------------------ credentials
@@ -425,18 +449,13 @@ def _from_api_key(raw: str) -> Credentials | None:
 
 
 def _resolve() -> Credentials | None:
-    header = request.headers.get("Authorization", "")
-    if header:
-        scheme, _, token = header.strip().partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            return None
+    token, where = presented_credential()
+    if where in ("header", "query"):
         if token.startswith(accounts.API_KEY_PREFIX):
             return _from_api_key(token)
         return _from_session(token, "bearer")
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if cookie:
-        credentials = _from_session(cookie, "cookie")
+    if where == "cookie":
+        credentials = _from_session(token, "cookie")
         if credentials is None:
             g.clear_session_cookie = True
         return credentials
