@@ -167,17 +167,40 @@ def _browser_with_session(app):
     ("DELETE", "/api/v1/sessions", None),
 ])
 def test_cookie_from_another_origin_is_refused(cors_app, owner, origin, method, path, body):
+    """From another origin the cookie is no credential: a guarded view answers 401 and why."""
     browser = _browser_with_session(cors_app)
     response = browser.open(path, method=method, json=body, headers={"Origin": origin})
-    assert response.status_code == 403
+    assert response.status_code == 401
     assert "Access-Control-Allow-Origin" not in response.headers
-    assert "cookie" in response.get_json()["error"]
+    assert "session cookie" in response.get_json()["error"]
     me = browser.get("/api/v1/auth/me")  # the session itself still works same-origin
     assert me.status_code == 200
     listed = AuthActions(cors_app).api("GET", "/bookmarks", owner).get_json()
     assert listed == []
     keys = AuthActions(cors_app).api("GET", "/api-keys", owner).get_json()["api_keys"]
     assert keys == []
+
+
+def test_a_cross_origin_cookie_leaves_open_views_open(cors_app, owner):
+    """The cookie is ignored, not an error: pairing from an extension that sent one works."""
+    browser = _browser_with_session(cors_app)
+    code = AuthActions(cors_app).api("POST", "/auth/pairing-code", owner).get_json()["code"]
+    paired = browser.post("/api/v1/auth/pair", json={"code": code, "device_name": "x"},
+                          headers={"Origin": CHROME})
+    assert paired.status_code == 201
+    assert browser.get("/api/v1/auth/check-users", headers={"Origin": STRANGER}).status_code \
+        == 200
+    assert browser.get("/api/v1/auth/me").status_code == 200  # and the session is intact
+
+
+def test_a_cross_origin_cookie_never_counts_on_the_session_budget(make_app):
+    app = make_app(API_RATE_LIMIT=2, UI_RATE_LIMIT=100)
+    AuthActions(app).register_owner()
+    browser = _browser_with_session(app)
+    foreign = [browser.get("/api/v1/auth/me", headers={"Origin": STRANGER}).status_code
+               for _ in range(3)]
+    assert foreign[-1] == 429  # on the address's anonymous budget
+    assert browser.get("/api/v1/auth/me").status_code == 200
 
 
 def test_cookie_from_the_same_origin_still_works_and_csrf_still_applies(cors_app, owner):
@@ -239,3 +262,31 @@ def test_real_preflight_and_request_through_a_served_instance(serve):
         "Origin": STRANGER, "Access-Control-Request-Method": "POST"})
     assert refused.status_code == 403
     assert "Access-Control-Allow-Origin" not in refused.headers
+
+
+def test_the_ui_behind_a_proxy_that_rewrites_host_is_still_same_origin(make_app):
+    """A proxy that passes no Host (or says it in X-Forwarded-Host): our own pages' requests,
+    with Origin https://trackeep.example.org, still use the cookie."""
+    for n, (config, headers) in enumerate((
+            ({"ALLOWED_HOSTS": "trackeep.example.org"}, {}),
+            ({"TRUSTED_PROXIES": "127.0.0.1"}, {"X-Forwarded-Host": "trackeep.example.org"}),
+            ({"PUBLIC_URL": "https://trackeep.example.org"}, {}))):
+        app = make_app(**config)
+        if n == 0:  # one database under the three apps
+            AuthActions(app).register_owner()
+        browser = _browser_with_session(app)
+        ours = browser.get("/api/v1/auth/me", headers={
+            "Origin": "https://trackeep.example.org", **headers})
+        assert ours.status_code == 200, config
+        theirs = browser.get("/api/v1/auth/me", headers={
+            "Origin": "https://other.example.org", **headers})
+        assert theirs.status_code == 401, config
+
+
+def test_forwarded_host_is_believed_only_from_a_trusted_proxy(make_app):
+    app = make_app(TRUSTED_PROXIES="10.0.0.1")
+    AuthActions(app).register_owner()
+    browser = _browser_with_session(app)
+    forged = browser.get("/api/v1/auth/me", headers={
+        "Origin": "https://evil.example.com", "X-Forwarded-Host": "evil.example.com"})
+    assert forged.status_code == 401

@@ -151,9 +151,12 @@ def test_generate_key_with_the_cookie_needs_csrf_and_the_same_origin(world):
     browser = actions.browser()
     AuthActions.web_login(browser, "owner", OWNER["password"])
     assert browser.post(f"{BASE}/auth/generate-key").status_code == 403  # no CSRF token
-    assert browser.post(f"{BASE}/auth/generate-key",
-                        headers={"Origin": ORIGIN}).status_code == 403  # another origin
     csrf = csrf_from(browser.get("/settings/profile").get_data(as_text=True))
+    foreign = browser.post(f"{BASE}/auth/generate-key",  # another origin: no credential
+                           headers={"Origin": ORIGIN, "X-CSRF-Token": csrf})
+    assert foreign.status_code == 401
+    assert "session cookie" in foreign.get_json()["error"]
+    assert ApiKey.select().count() == 0
     made = browser.post(f"{BASE}/auth/generate-key", headers={"X-CSRF-Token": csrf})
     assert made.status_code == 201
     assert made.get_json()["api_key"].startswith("tk_")

@@ -40,6 +40,7 @@ from trackeep_desktop.capabilities.gate import Limit
 from trackeep_desktop.capabilities.keys import short_hash
 from trackeep_desktop.clock import SystemClock
 from trackeep_desktop.storage.models import ApiKey, User
+from trackeep_desktop.web import cors
 from trackeep_desktop.web.errors import ApiError, error_response
 
 log = logging.getLogger(__name__)
@@ -120,12 +121,17 @@ def client_ip() -> str:
     return g.client_ip
 
 
+def from_trusted_proxy() -> bool:
+    """Whether this request's socket is one of ``TRUSTED_PROXIES``."""
+    networks = _networks(tuple(current_app.config["TRUSTED_PROXIES"]))
+    return _is_trusted(request.remote_addr or "", networks)
+
+
 def request_is_secure() -> bool:
     """HTTPS, directly or at a trusted proxy that says so in ``X-Forwarded-Proto``."""
     if request.is_secure:
         return True
-    networks = _networks(tuple(current_app.config["TRUSTED_PROXIES"]))
-    return (_is_trusted(request.remote_addr or "", networks)
+    return (from_trusted_proxy()
             and request.headers.get("X-Forwarded-Proto", "").lower() == "https")
 
 
@@ -370,6 +376,9 @@ def presented_credential() -> tuple[str, str]:
         if token:
             return token, "query"
     cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie and not cors.cookie_allowed():  # another origin: the cookie is not a credential
+        g.credentials_refused = cors.CROSS_ORIGIN_COOKIE
+        return "", ""
     return (cookie, "cookie") if cookie else ("", "")
 
 

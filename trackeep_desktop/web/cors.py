@@ -13,10 +13,11 @@ The rules:
   with a session token, an API key or a device key) or none at all (``/auth/pair``,
   ``/auth/login``). ``Access-Control-Allow-Credentials`` is never sent, so a browser never
   lets another origin read an answer made with the session cookie.
-* **The cookie stays same-origin.** An API request that would be authenticated by the
-  ``trackeep_session`` cookie and comes from another origin (its ``Origin`` is not this
-  server's host nor ``PUBLIC_URL``'s) is refused with 403 whatever its method, before any
-  view runs; the CSRF check still guards same-origin writes.
+* **The cookie stays same-origin.** On an API request from another origin (its ``Origin``
+  is not this server's host nor ``PUBLIC_URL``'s) the ``trackeep_session`` cookie is not a
+  credential (:func:`cookie_allowed`, which :func:`trackeep_desktop.web.auth.presented_credential`
+  asks): the request is anonymous, so a guarded view answers 401 saying why, whatever the
+  method; the CSRF check still guards same-origin writes.
 * **Preflights** (``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``) are
   answered here, before the rate limit and any view: 204 with the methods the path serves,
   the request headers allowed (``Authorization``, ``Content-Type``, ``X-CSRF-Token``) and
@@ -61,18 +62,33 @@ def origin_allowed(origin: str, config) -> bool:
 
 
 def is_same_origin(origin: str) -> bool:
-    """Whether ``origin`` is this server: the request's (checked) host, or PUBLIC_URL's."""
+    """Whether ``origin`` is this server: the request's (checked) host, the host a trusted
+    proxy forwarded (``X-Forwarded-Host``), PUBLIC_URL's, or one named exactly in
+    ALLOWED_HOSTS (a proxy that does not pass the Host on still has our pages' requests
+    recognized)."""
     try:
         parts = urlsplit(origin)
+        name = (parts.hostname or "").lower()
     except ValueError:
         return False
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return False
     netloc = parts.netloc.lower()
-    if netloc == request.host.lower():
+    config = current_app.config
+    ours = {request.host.lower()}
+    if config.get("PUBLIC_URL"):
+        ours.add(urlsplit(config["PUBLIC_URL"]).netloc.lower())
+    # (web.auth imports this module: its helper is imported when first needed)
+    from trackeep_desktop.web.auth import from_trusted_proxy
+
+    if config.get("TRUSTED_PROXIES") and from_trusted_proxy():
+        ours.update(h.strip().lower() for h in
+                    request.headers.get("X-Forwarded-Host", "").split(",") if h.strip())
+    if netloc in ours:
         return True
-    public = current_app.config.get("PUBLIC_URL")
-    return bool(public) and netloc == urlsplit(public).netloc.lower()
+    return name in {h for h in config.get("ALLOWED_HOSTS") or () if not h.startswith(".")
+                    and h != "*"}
+
 
 
 def _is_api() -> bool:
@@ -115,17 +131,21 @@ def _preflight() -> Response | None:
     return response
 
 
-def _refuse_cross_origin_cookie() -> Response | None:
-    """403 for a cookie-authenticated API request from another origin."""
+#: Why a guarded API view refused a request whose cookie came from another origin.
+CROSS_ORIGIN_COOKIE = ("a request from another origin cannot use the session cookie; send "
+                       "Authorization: Bearer <token or API key>")
+
+
+def cookie_allowed() -> bool:
+    """Whether this request's session cookie may authenticate it: anywhere but the API, and
+    on the API when the request names no ``Origin`` (a same-origin GET, a navigation) or
+    this server's own."""
     origin = request.headers.get("Origin")
-    if origin is None or not _is_api() or not _uses_cookie() or is_same_origin(origin):
-        return None
-    return error_response(403, "a request from another origin cannot use the session "
-                               "cookie; send Authorization: Bearer <token or API key>")
+    return origin is None or not _is_api() or is_same_origin(origin)
 
 
 def _before_request() -> Response | None:
-    return _preflight() or _refuse_cross_origin_cookie()
+    return _preflight()
 
 
 def _after_request(response: Response) -> Response:
