@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from trackeep_desktop import challenges
 from trackeep_desktop.capabilities.fallback import CapabilityUnavailable
 from trackeep_desktop.clock import ManualClock
-from trackeep_desktop.storage.models import ChallengeParticipant
+from trackeep_desktop.storage.models import Challenge, ChallengeParticipant
 
 TODAY = datetime.date.today()
 START = (TODAY - datetime.timedelta(days=2)).isoformat()
@@ -292,3 +292,23 @@ def test_the_rebuilt_board_equals_the_live_one(world, steps):
     report = state.capabilities.rebuild_leaderboards()
     assert report is not None
     assert {name: lb.top(name, 100) for name in names} == live
+
+
+def test_the_standings_freeze_at_the_end_without_any_read_and_the_task_marks_it(world):
+    actions, tokens, clock = world
+    challenge = create(actions, tokens["ann"], {"type": "write_notes", "target": 5},
+                       end_date=TODAY.isoformat())  # ends at midnight, within a session's day
+    join(actions, tokens["ann"], challenge["id"])
+    first = new(actions, tokens["ann"], "note")
+    new(actions, tokens["ann"], "note")
+    state = actions.app.extensions["trackeep"]
+    task = next(d for d in state.periodic._due if d.name == "challenges finished")
+    state.periodic.run_now(task.name, task.run)  # before the end: nothing to mark
+    assert Challenge.get_by_id(challenge["id"]).finished_at is None
+    ends_at = Challenge.get_by_id(challenge["id"]).ends_at
+    clock.advance(ends_at - clock.now() + 1)
+    # A write after the end, before any read marked it: the points stay as they were.
+    assert actions.api("DELETE", f"/notes/{first}", tokens["ann"]).status_code == 200
+    assert ChallengeParticipant.get(ChallengeParticipant.challenge == challenge["id"]).score == 2
+    state.periodic.run_now(task.name, task.run)  # what the thread does every minute
+    assert Challenge.get_by_id(challenge["id"]).finished_at == pytest.approx(clock.now())

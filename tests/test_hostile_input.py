@@ -298,9 +298,9 @@ def _raw_http(url: str, target: str) -> tuple[int, dict, bytes]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["gevent", "threading"])
+@pytest.mark.parametrize("mode", ["gevent", "werkzeug", "waitress"])
 def test_a_request_line_too_long_is_a_json_414_from_trackeep_serve(serve, mode):
-    instance = serve("--async-mode", mode)
+    instance = serve("--server", mode)
     try:
         for length in (10_000, 100_000):
             status, headers, body = _raw_http(instance.url, "/api/v1/" + "a" * length)

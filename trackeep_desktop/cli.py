@@ -23,6 +23,9 @@ import argparse
 import os
 import sys
 
+#: The HTTP servers of ``trackeep serve`` and the Socket.IO driver each one needs.
+SERVERS = {"gevent": "gevent", "waitress": "threading", "werkzeug": "threading"}
+
 
 def _common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="data folder (TRACKEEP_DATA_DIR)")
@@ -46,8 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--redis-url", help="Redis URL (TRACKEEP_REDIS_URL; unset = embedded)")
     serve.add_argument("--concurrency", type=int,
                        help="most connections at once (TRACKEEP_CONCURRENCY)")
+    serve.add_argument("--server", choices=list(SERVERS),
+                       help="HTTP server (TRACKEEP_SERVER): gevent, the default when installed "
+                       "(real WebSockets); waitress, pure Python, where gevent cannot be "
+                       "installed (HTTP/1.1 only: live updates on long-polling); werkzeug")
     serve.add_argument("--async-mode", choices=["gevent", "threading"],
-                       help="server driver (TRACKEEP_ASYNC_MODE; default gevent if installed)")
+                       help="Socket.IO driver (TRACKEEP_ASYNC_MODE): gevent means --server "
+                       "gevent, threading --server werkzeug unless --server says otherwise")
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)
@@ -120,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _overrides(args: argparse.Namespace) -> dict:
     names = ["data_dir", "database_url", "log_level", "host", "port", "redis_url",
-             "concurrency", "async_mode"]
+             "concurrency", "async_mode", "server"]
     return {n.upper(): getattr(args, n) for n in names if getattr(args, n, None) is not None}
 
 
@@ -131,13 +139,21 @@ def _gevent_available() -> bool:
 
 
 def prepare_serve(args: argparse.Namespace) -> dict:
-    """Choose the driver and, for gevent, monkey-patch before anything else is imported
-    (peewee binds ``threading.local`` at import time, redis-py ``socket``)."""
+    """Choose the server and its Socket.IO driver and, for gevent, monkey-patch before
+    anything else is imported (peewee binds ``threading.local`` at import time, redis-py
+    ``socket``). A server given (``--server``, TRACKEEP_SERVER) decides the driver; else the
+    driver given (``--async-mode``) decides the server; else gevent when it is installed."""
     overrides = _overrides(args)
-    mode = overrides.get("ASYNC_MODE") or os.environ.get("TRACKEEP_ASYNC_MODE")
-    if mode is None:
-        mode = "gevent" if _gevent_available() else "threading"
-    overrides["ASYNC_MODE"] = mode
+    server = overrides.get("SERVER") or os.environ.get("TRACKEEP_SERVER") or None
+    mode = overrides.get("ASYNC_MODE") or os.environ.get("TRACKEEP_ASYNC_MODE") or None
+    if server in SERVERS:
+        mode = SERVERS[server]
+    elif server is None:
+        if mode is None:
+            mode = "gevent" if _gevent_available() else "threading"
+        server = "gevent" if mode == "gevent" else "werkzeug"
+    # An unknown name goes on to the settings' check, which says what is allowed.
+    overrides["SERVER"], overrides["ASYNC_MODE"] = server, mode
     if mode == "gevent":
         from gevent import monkey
 

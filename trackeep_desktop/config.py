@@ -98,6 +98,10 @@ SETTINGS: list[Setting] = [
             "on this machine (an admin session opens it too).", parse_optional_str),
     Setting("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR.", str),
     Setting("LOG_FORMAT", "text", "text, or json for one JSON object per line.", str),
+    Setting("SERVER", None, "HTTP server of `trackeep serve`: gevent (the default when "
+            "installed; real WebSockets), waitress (pure Python, for hosts where gevent cannot "
+            "be installed; HTTP/1.1 only, so Socket.IO runs on long-polling) or werkzeug.",
+            parse_optional_str),
     Setting("ASYNC_MODE", "threading", "Socket.IO driver: threading (desktop, tests) or gevent "
             "(what `trackeep serve` uses).", str),
     Setting("MAX_IN_FLIGHT", 32, "Most requests worked on at once; the others wait in line "
@@ -209,6 +213,13 @@ def load_config(
         raise ConfigurationError("setting LOG_FORMAT: use text or json")
     if config["ASYNC_MODE"] not in ("threading", "gevent"):
         raise ConfigurationError("setting ASYNC_MODE: use threading or gevent")
+    if config["SERVER"] not in (None, "gevent", "waitress", "werkzeug"):
+        raise ConfigurationError(f"setting SERVER: unknown server {config['SERVER']!r} "
+                                 "(use gevent, waitress or werkzeug)")
+    if config["SERVER"] is not None and (config["SERVER"] == "gevent") != (
+            config["ASYNC_MODE"] == "gevent"):
+        raise ConfigurationError(f"settings SERVER and ASYNC_MODE: the {config['SERVER']} "
+                                 f"server cannot run the {config['ASYNC_MODE']} driver")
     if not 0 <= config["PORT"] <= 65535:
         raise ConfigurationError(f"setting PORT: {config['PORT']} is not a TCP port")
     for name in ("PASSWORD_MIN_LENGTH", "API_RATE_LIMIT", "UI_RATE_LIMIT", "API_RATE_WINDOW",

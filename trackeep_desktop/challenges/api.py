@@ -8,9 +8,12 @@ not its creator, a member or the holder of its token (``?token=``).
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, Flask, jsonify, request
 
 from trackeep_desktop import challenges
+from trackeep_desktop.clock import SystemClock
 from trackeep_desktop.storage.db import database
 from trackeep_desktop.web import openapi
 from trackeep_desktop.web.auth import current_user, now, require_scope, state
@@ -18,6 +21,7 @@ from trackeep_desktop.web.errors import ApiError
 from trackeep_desktop.web.openapi import api_doc, query_param
 from trackeep_desktop.web.requests import json_body
 
+log = logging.getLogger(__name__)
 bp = Blueprint("challenges_api", __name__)
 
 RULE = openapi.schema("ChallengeRule", {"type": "object", "properties": {
@@ -190,7 +194,21 @@ def leaderboard(challenge_id: int):
                                                  current_user().id, limit, around == "me"))
 
 
+#: Seconds between the periodic task's marks of the challenges whose period is over.
+FINISH_INTERVAL = 60
+
+
 def init_app(app: Flask, state_) -> None:
-    """The challenges API, and the rebuilder of their boards."""
+    """The challenges API, the rebuilder of their boards, and the periodic task that marks
+    the challenges whose period is over as finished (reads do it too, at once)."""
     app.register_blueprint(bp, url_prefix="/api/v1")
     state_.capabilities.leaderboard_rebuilders.add("challenges", challenges.rebuild_boards)
+    clock = app.config.get("CLOCK") or SystemClock()
+
+    def finish() -> None:
+        with database.atomic():
+            finished = challenges.finish_due(clock.now())
+        if finished:
+            log.info("challenges finished: %s", ", ".join(map(str, finished)))
+
+    state_.periodic.every(FINISH_INTERVAL, "challenges finished", finish)

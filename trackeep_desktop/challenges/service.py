@@ -286,10 +286,11 @@ def _change_time(change: Change) -> int:
 
 def rescore_user(user_id: int, when: int) -> list[ChallengeParticipant]:
     """Recompute this user's score in each unfinished challenge they take part in; a changed
-    score gets ``reached_at = when``. Returns the rows that changed."""
+    score gets ``reached_at = when``. A challenge whose period ended by ``when`` is frozen
+    even before :func:`finish_due` marks it. Returns the rows that changed."""
     rows = list(ChallengeParticipant.select(ChallengeParticipant, Challenge).join(Challenge)
                 .where((ChallengeParticipant.user == user_id)
-                       & Challenge.finished_at.is_null()))
+                       & Challenge.finished_at.is_null() & (Challenge.ends_at > when)))
     changed = []
     for row in rows:
         score = compute_score(row.challenge, user_id)

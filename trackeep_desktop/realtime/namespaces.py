@@ -478,6 +478,10 @@ def create_socketio(app: Flask, config: dict) -> SocketIO:
     pub/sub change events to it."""
     options = dict(async_mode=config["ASYNC_MODE"], manage_session=False, logger=False,
                    engineio_logger=False)
+    if config.get("SERVER") == "waitress":
+        # waitress cannot hand a request's socket to a WebSocket: offer long-polling only,
+        # so clients neither try an upgrade that fails nor wait for it.
+        options.update(transports=["polling"], allow_upgrades=False)
     state = app.extensions.get("trackeep")
     queue = None
     if state is not None and state.capabilities.redis is not None:

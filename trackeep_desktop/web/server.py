@@ -1,5 +1,6 @@
-"""HTTP servers that carry real WebSockets: gevent (``trackeep serve``) and Werkzeug's
-threaded server (the desktop window and tests).
+"""The HTTP servers: gevent (``trackeep serve``'s default) and Werkzeug's threaded server
+(the desktop window and tests), which both carry real WebSockets, and waitress, pure Python
+for hosts where gevent cannot be installed, which cannot (Socket.IO then long-polls).
 
 Both set TCP_NODELAY on accepted sockets: without it a keep-alive request or a burst of two
 Socket.IO frames stalls about 40 ms on delayed ACKs (see stack-notes).
@@ -12,6 +13,7 @@ import logging
 import signal
 import socket
 import threading
+import time
 
 from flask import Flask
 
@@ -214,11 +216,113 @@ class GeventServer:
             gevent.signal_handler(signum, handler, signum)
 
 
-def serve(overrides: dict) -> None:
-    """Run the application until SIGTERM or SIGINT, then shut down cleanly."""
-    from trackeep_desktop.app import create_app
+class _CountedBody:
+    """A response body that leaves the in-flight count when the server closes it (after
+    the last byte of a streamed export, not when the view returns)."""
 
-    app = create_app(overrides)
+    def __init__(self, body, counter: _RequestCounter):
+        self._body, self._counter = body, counter
+
+    def __iter__(self):
+        return iter(self._body)
+
+    def close(self) -> None:
+        try:
+            if hasattr(self._body, "close"):
+                self._body.close()
+        finally:
+            self._counter.__exit__(None, None, None)
+
+
+class WaitressServer:
+    """waitress: a pure-Python thread pool behind one select loop, for hosts where gevent
+    cannot be installed. HTTP/1.1 only: it cannot hand a request's socket to a WebSocket,
+    so Socket.IO is offered long-polling only (see ``create_socketio``), and each client's
+    pending poll holds one of ``threads`` for up to the ping interval (25 s).
+
+    Its loop is ours (one poll at a time), so :meth:`stop` can stop accepting, let the
+    requests in progress finish and their answers reach the client, and only then stop
+    the threads.
+    """
+
+    def __init__(self, app: Flask, host: str, port: int, threads: int, connections: int):
+        from waitress.server import create_server
+
+        in_flight = self._in_flight = _RequestCounter()
+        stopping = self._stopping = threading.Event()
+
+        def counted(environ, start_response):
+            if stopping.is_set():  # draining: this connection's last answer
+                def closing_start_response(status, headers, exc_info=None):
+                    headers = [h for h in headers if h[0].lower() != "connection"]
+                    return start_response(status, [*headers, ("Connection", "close")],
+                                          exc_info)
+                start_response = closing_start_response
+            if environ.get("PATH_INFO", "").startswith("/socket.io/"):
+                return app(environ, start_response)  # a poll waits as long as its client
+            in_flight.__enter__()
+            try:
+                return _CountedBody(app(environ, start_response), in_flight)
+            except BaseException:
+                in_flight.__exit__(None, None, None)
+                raise
+
+        # A request line up to 1 MiB reaches Flask, which answers a long one as JSON 414
+        # under /api/; beyond it waitress answers 431 in plain text itself. The forwarded
+        # headers are left to the application (TRACKEEP_TRUSTED_PROXIES decides), not
+        # stripped by waitress's own proxy handling.
+        self._server = create_server(
+            counted, host=host, port=port, threads=threads, connection_limit=connections,
+            max_request_header_size=1 << 20, ident="trackeep",
+            clear_untrusted_proxy_headers=False)
+        self.host = host
+        self.port = self._server.effective_port
+        self.drain_timeout = 10.0
+
+    def serve_forever(self) -> None:
+        """Serve until :meth:`stop`, then drain: answer what is in progress, stop threads."""
+        from waitress import wasyncore
+
+        server = self._server
+        while not self._stopping.is_set():
+            wasyncore.loop(timeout=0.2, map=server._map, use_poll=True, count=1)
+        wasyncore.dispatcher.close(server)  # the listening socket only
+        deadline = time.monotonic() + self.drain_timeout
+        while self._in_flight.count and time.monotonic() < deadline:
+            wasyncore.loop(timeout=0.05, map=server._map, use_poll=True, count=1)
+        for _ in range(20):  # let the last answers' bytes leave the buffers
+            if not any(channel.writable() for channel in list(server._map.values())):
+                break
+            wasyncore.loop(timeout=0.05, map=server._map, use_poll=True, count=1)
+        if self._in_flight.count:
+            log.warning("stopped with %d request(s) still running", self._in_flight.count)
+        server.task_dispatcher.shutdown(timeout=1)
+        wasyncore.close_all(server._map)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.drain_timeout = timeout
+        self._stopping.set()
+
+    def stop_on_signals(self, *signums: int) -> None:
+        def handler(signum, frame):
+            log.info("signal %s: shutting down", signal.Signals(signum).name)
+            self.stop(self.drain_timeout)
+
+        for signum in signums:
+            signal.signal(signum, handler)
+
+
+#: Most worker threads of waitress: each pending Socket.IO poll holds one.
+WAITRESS_MAX_THREADS = 64
+
+
+def serve(overrides: dict, app: Flask | None = None) -> None:
+    """Run the application (made from ``overrides`` unless given: bench/http.py adds its
+    floor routes to one) until SIGTERM or SIGINT, then shut down cleanly."""
+    if app is None:
+        from trackeep_desktop.app import create_app
+
+        app = create_app(overrides)
     state = app.extensions["trackeep"]
     config = state.config
     host, port = config["HOST"], config["PORT"]
@@ -230,8 +334,13 @@ def serve(overrides: dict) -> None:
         log.warning("listening on %s with no TRACKEEP_ALLOWED_HOSTS or TRACKEEP_PUBLIC_URL: "
                     "any Host header is answered; set them to the names users reach this "
                     "server by", host)
+    server: GeventServer | WaitressServer | ThreadedServer
     if config["ASYNC_MODE"] == "gevent":
         server = GeventServer(app, host, port, config["CONCURRENCY"])
+    elif config["SERVER"] == "waitress":
+        concurrency = config["CONCURRENCY"]
+        server = WaitressServer(app, host, port, threads=min(concurrency, WAITRESS_MAX_THREADS),
+                                connections=concurrency)
     else:
         server = ThreadedServer(app, host, port)
 
