@@ -13,7 +13,9 @@ from trackeep_desktop import accounts
 from trackeep_desktop.storage.models import ApiKey, BackupCode, User
 
 USER_KEYS = {"id", "email", "username", "fullName", "role", "theme", "timezone", "createdAt",
-             "totpEnabled"}
+             "totpEnabled",
+             # the snake_case spellings the original clients read (issue 14)
+             "full_name", "created_at", "updated_at", "updatedAt"}
 
 
 @pytest.fixture
@@ -42,7 +44,8 @@ def test_first_run_register_creates_the_owner_as_admin(any_app):
     assert user["fullName"] == "Olive Owner"
     assert user["totpEnabled"] is False
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", user["createdAt"])
-    assert actions.api("GET", "/auth/me", token).get_json() == {"user": user}
+    assert actions.api("GET", "/auth/me", token).get_json() == {"user": user,
+                                                                "username": "owner"}
     assert actions.api("GET", "/auth/check-users").get_json() == {"hasUsers": True, "count": 1}
 
 

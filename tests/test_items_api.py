@@ -89,7 +89,7 @@ def test_bookmark_round_trip_with_patch_false_and_put(api):
     created = api.create("bookmarks", url="HTTPS://Example.COM:443/Path?q=1#section",
                          title="  Example  ", description="A page",
                          tags=["Reading", {"name": "web"}], is_public=True, is_favorite=True)
-    assert created["url"] == "https://example.com/Path?q=1"
+    assert created["url"] == "https://example.com/Path?q=1#section"
     assert created["title"] == "Example"
     assert created["is_public"] is True
     assert created["is_favorite"] is True
@@ -149,7 +149,10 @@ def test_the_extension_saves_with_a_bookmarks_write_key(api):
 
 @pytest.mark.parametrize(("given", "expected"), [
     ("https://example.com", "https://example.com/"),
-    ("HTTP://EXAMPLE.com:80/A/b?X=1#frag", "http://example.com/A/b?X=1"),
+    ("HTTP://EXAMPLE.com:80/A/b?X=1#frag", "http://example.com/A/b?X=1#frag"),
+    ("https://example.com/a#", "https://example.com/a"),
+    ("https://app.example.com/#/inbox/42", "https://app.example.com/#/inbox/42"),
+    ("https://app.example.com#/Settings", "https://app.example.com/#/Settings"),
     ("https://example.com:8443/x", "https://example.com:8443/x"),
     ("http://example.com:443/x", "http://example.com:443/x"),
     ("example.com/page", "https://example.com/page"),
@@ -178,7 +181,7 @@ def test_bad_urls_are_refused_with_a_reason(given, reason):
 
 def test_duplicate_urls_answer_409_with_the_saved_bookmark(api):
     first = api.create("bookmarks", url="https://example.com/a", tags=["x"])
-    again = api.post("/bookmarks", {"url": "HTTPS://EXAMPLE.COM/a#top", "title": "Again"})
+    again = api.post("/bookmarks", {"url": "HTTPS://EXAMPLE.COM/a#", "title": "Again"})
     assert again.status_code == 409
     body = again.get_json()
     assert body["field"] == "url"

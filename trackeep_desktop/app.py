@@ -203,6 +203,7 @@ def init_domains(app: Flask, state: TrackeepState) -> None:
     from trackeep_desktop.web import (
         api,
         auth,
+        cors,
         errors,
         headers,
         hosts,
@@ -212,7 +213,7 @@ def init_domains(app: Flask, state: TrackeepState) -> None:
     )
     from trackeep_desktop.web import requests as web_requests
 
-    for domain in (hosts, web_requests, headers, observability, errors, auth, accounts_api,
+    for domain in (hosts, web_requests, cors, headers, observability, errors, auth, accounts_api,
                    accounts_pages, items_api, items_pages, files_api, search_api,
                    transfer_api, backup_api, backup_pages, messaging_api, messaging_pages,
                    challenges_api, challenges_pages, time_api, time_pages, openapi, api,

@@ -88,6 +88,12 @@ SETTINGS: list[Setting] = [
             "leading dot allows subdomains, * any). A server on loopback answers its loopback "
             "names, these and PUBLIC_URL's host; one beyond loopback checks only when given "
             "(or PUBLIC_URL is).", parse_list),
+    Setting("CORS_ORIGINS", [], "Comma-separated origins (https://app.example.org) that may "
+            "call the API from another site with a bearer token or API key (never with the "
+            "session cookie).", parse_list),
+    Setting("CORS_ALLOW_EXTENSIONS", True, "Let any browser extension (chrome-extension://, "
+            "moz-extension://) call the API with a bearer token or API key (never with the "
+            "session cookie).", parse_bool),
     Setting("METRICS_TOKEN", None, "Bearer token that opens /metrics to a scraper that is not "
             "on this machine (an admin session opens it too).", parse_optional_str),
     Setting("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR.", str),
@@ -237,6 +243,13 @@ def load_config(
                                      f"not {config['PUBLIC_URL']!r}")
         config["PUBLIC_URL"] = config["PUBLIC_URL"].rstrip("/")
     config["ALLOWED_HOSTS"] = [h.lower() for h in config["ALLOWED_HOSTS"]]
+    for origin in config["CORS_ORIGINS"]:
+        parts = urlsplit(origin)
+        if origin == "*" or not parts.scheme or not parts.netloc or parts.path not in ("", "/") \
+                or parts.query or parts.fragment:
+            raise ConfigurationError("setting CORS_ORIGINS: list origins such as "
+                                     f"https://app.example.org, not {origin!r}")
+    config["CORS_ORIGINS"] = [o.rstrip("/").lower() for o in config["CORS_ORIGINS"]]
     for proxy in config["TRUSTED_PROXIES"]:
         try:
             ipaddress.ip_network(proxy, strict=False)

@@ -101,6 +101,9 @@ _PASSWORD_AND_CODE = _object("password", "code")
 _PAIR = _object("code", "device_name")
 _API_KEY = _object("name", "expires_at", scopes={"type": "array", "items": {"type": "string"}},
                    expires_in_days={"type": "integer"})
+_GENERATE_KEY = _object("name", "expires_at",
+                        scopes={"type": "array", "items": {"type": "string"}},
+                        expires_in_days={"type": "integer"})
 _ADMIN_USER = _object("email", "username", "password", "fullName", "role")
 _ADMIN_UPDATE = _object("role", "fullName", "email", isActive=_BOOL)
 _ROLE = _object("role")
@@ -174,7 +177,9 @@ def logout():
 @bp.get("/auth/me")
 @login_required
 def me():
-    return jsonify({"user": accounts.user_to_json(current_user())})
+    """``{user}``; also ``username`` beside it, which the original extension reads."""
+    user = current_user()
+    return jsonify({"user": accounts.user_to_json(user), "username": user.username})
 
 
 # ------------------------------------------------------------------------ profile, password
@@ -393,6 +398,33 @@ def api_key_create():
                                           now=issued, expires_at=parse_expiry(data, issued))
     log.info("user %s created API key %d", current_user().username, record.id)
     return jsonify({"key": raw, "api_key": accounts.api_key_to_json(record)}), 201
+
+
+@bp.post("/auth/generate-key")
+@api_doc(body=_GENERATE_KEY, status=201, body_required=False)
+@require_scope("account")
+def generate_key():
+    """The original extension's "Generate API key": ``{name?, scopes?, expires_in_days?}``
+    → 201 ``{api_key, key, api_key_info}``, the key (``tk_...``) shown once and stored as its
+    SHA-256 like every key. It needs what creating a key needs (a signed-in session, or a
+    key with the ``account`` scope; no anonymous caller ever gets a key) and grants the
+    pairing scopes (``read bookmarks:write files:write``) unless ``scopes`` asks otherwise."""
+    data = body()
+    scopes = field(data, "scopes", "permissions", default=list(accounts.PAIRING_SCOPES))
+    if isinstance(scopes, str):
+        scopes = scopes.replace(",", " ").split()
+    if not isinstance(scopes, list):
+        raise ApiError(400, "scopes must be a list", field="scopes")
+    issued = now()
+    scopes = accounts.check_scopes(scopes)
+    check_grantable(scopes)
+    name = text(data, "name").strip() or "Browser extension"
+    record, raw = accounts.create_api_key(current_user(), name, scopes, now=issued,
+                                          expires_at=parse_expiry(data, issued))
+    log.info("user %s generated API key %d for an extension", current_user().username,
+             record.id)
+    return jsonify({"api_key": raw, "key": raw,
+                    "api_key_info": accounts.api_key_to_json(record)}), 201
 
 
 @bp.delete("/api-keys/<id:key_id>")

@@ -391,16 +391,22 @@ def set_active(user: User, active: bool, *, now: float) -> User:
 
 
 def user_to_json(user: User) -> dict:
-    """The user as the API shows it (the original contract); never a hash or a secret."""
+    """The user as the API shows it (the original contract); never a hash or a secret.
+    Names are in both spellings the original clients read (``fullName`` and ``full_name``,
+    ``createdAt`` and ``created_at``, ``updatedAt`` and ``updated_at``)."""
     return {
         "id": user.id,
         "email": user.email,
         "username": user.username,
         "fullName": user.full_name,
+        "full_name": user.full_name,
         "role": user.role,
         "theme": user.theme,
         "timezone": user.timezone,
         "createdAt": iso_time(user.created_at),
+        "created_at": iso_time(user.created_at),
+        "updatedAt": iso_time(user.updated_at),
+        "updated_at": iso_time(user.updated_at),
         "totpEnabled": user.totp_enabled,
     }
 
@@ -604,17 +610,24 @@ def create_api_key(user: User, name: str, scopes: Iterable[str], *, now: float,
     return record, raw
 
 
-def find_api_key(raw: str, now: float) -> ApiKey | None:
-    """The live key for ``raw`` (not expired, its user active), with ``.user`` loaded."""
+def check_api_key(raw: str, now: float) -> tuple[ApiKey | None, str | None]:
+    """``(record, None)`` for a live key (with ``.user`` loaded), else ``(None, why)``:
+    ``"expired"`` past its expiry, ``"invalid"`` for a key not known (never issued, or
+    revoked: a revoked key's row is deleted) or whose account is disabled."""
     if not isinstance(raw, str) or not raw.startswith(API_KEY_PREFIX) or len(raw) > 128:
-        return None
+        return None, "invalid"
     record = (ApiKey.select(ApiKey, User).join(User)
               .where(ApiKey.key_hash == sha256_hex(raw)).first())
     if record is None or not record.user.is_active:
-        return None
+        return None, "invalid"
     if record.expires_at is not None and record.expires_at <= now:
-        return None
-    return record
+        return None, "expired"
+    return record, None
+
+
+def find_api_key(raw: str, now: float) -> ApiKey | None:
+    """The live key for ``raw`` (not expired, its user active), with ``.user`` loaded."""
+    return check_api_key(raw, now)[0]
 
 
 def touch_api_key(record: ApiKey, now: float) -> None:

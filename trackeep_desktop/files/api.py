@@ -134,6 +134,7 @@ FILE = openapi.schema("File", {"type": "object", "properties": {
     "file_size": {"type": "integer", "description": "bytes"},
     "sha256": {"type": "string"}, "is_public": {"type": "boolean"},
     "previewable": {"type": "boolean"}, "download_url": {"type": "string"},
+    "file_path": {"type": "string", "description": "the same as download_url (original API)"},
     "preview_url": {"type": "string", "nullable": True},
     "tags": {"type": "array", "items": openapi.ref("TagBrief")},
     "created_at": _TIMESTAMP, "updated_at": _TIMESTAMP,
@@ -254,12 +255,16 @@ def delete_file(file_id: int):
 
 
 @bp.get("/files/<id:file_id>/download")
+@api_doc(params=[query_param("token", "the session token or API key, for a link that cannot "
+                             "carry an Authorization header (the original mobile app)")])
 @require_scope("files:write")
 def download(file_id: int):
     """Download a file.
 
     The bytes with the file's type, as an attachment under its name; Range and conditional
-    requests (ETag: the SHA-256) are supported.
+    requests (ETag: the SHA-256) are supported. Besides the Authorization header, the
+    credential (a session token or an API key) may come as ?token=, as the original mobile app
+    sends it for links opened outside the app; only here, and only on GET.
     """
     record = files.get_file(current_user().id, file_id)
     return _send(record, "attachment")
@@ -295,6 +300,7 @@ def preview(file_id: int):
 
 
 @bp.post("/files/<id:file_id>/shares")
+@bp.post("/files/<id:file_id>/share")  # the original's path
 @api_doc(body=SHARE_INPUT, response=SHARE, status=201, body_required=False)
 @require_scope("files:write")
 def create_share(file_id: int):

@@ -230,6 +230,8 @@ def file_json(row: Mapping[str, Any], tags: list[dict]) -> dict:
         "is_public": False,
         "previewable": kind in ("image", "text"),
         "download_url": f"/api/v1/files/{file_id}/download",
+        # The original's field: where the client fetches the bytes (never a server path).
+        "file_path": f"/api/v1/files/{file_id}/download",
         "preview_url": f"/api/v1/files/{file_id}/preview" if kind in ("image", "text")
         else None,
         "created_at": iso_time(row["created_at"]),

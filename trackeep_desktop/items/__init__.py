@@ -13,8 +13,10 @@ Rules worth knowing:
   ``null`` are applied (``null`` empties a text, clears a flag, removes a date or a parent).
   Unknown fields are ignored, so a client may send back what it read.
 * **Bookmark URLs are normalized** (:func:`normalize_url`): http/https only, lower-case
-  scheme and host, default port and fragment dropped. Saving a URL that a live bookmark of the
-  same user already has raises :class:`DuplicateBookmark` unless ``allow_duplicate``.
+  scheme and host, default port and a bare trailing ``#`` dropped; the fragment is kept
+  (``/#/inbox/42`` and ``/#/settings`` are two pages of a single-page app). Saving a URL
+  that a live bookmark of the same user already has raises :class:`DuplicateBookmark`
+  unless ``allow_duplicate``.
 * **Tasks** keep ``completed_at`` themselves: set when the status becomes ``completed``
   (progress goes to 100 unless the same update sets it), cleared when it leaves it. Subtasks
   are one level deep: a subtask cannot have subtasks, nor a task with subtasks get a parent.

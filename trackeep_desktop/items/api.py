@@ -156,6 +156,7 @@ _COMMON = {"id": {"type": "integer"}, "user_id": {"type": "integer"},
 BOOKMARK = openapi.schema("Bookmark", {"type": "object", "properties": {
     **_COMMON, "url": {"type": "string"}, "title": {"type": "string"},
     "description": {"type": "string"}, "favicon_url": {"type": "string"},
+    "favicon": {"type": "string", "description": "the same as favicon_url (original API)"},
     "is_favorite": {"type": "boolean"}, "is_read": {"type": "boolean"},
     "read_at": NULLABLE_TIMESTAMP, "is_public": {"type": "boolean"},
     "fetch_status": {"type": "string", "enum": ["pending", "done", "failed", "skipped"],
@@ -243,6 +244,7 @@ def list_params(item_type: str) -> list[dict]:
         "due_after": "ISO date or date-time, inclusive",
         "due_before": "ISO date or date-time, exclusive",
         "pinned": "true or false",
+        "search": "only notes whose title or text contains this (ignoring case)",
     }
     params += [query_param(name, descriptions.get(name, "")) for name in items.FILTERS[item_type]]
     return params
@@ -318,6 +320,7 @@ def delete_bookmark(bookmark_id: int):
 
 
 @bp.post("/bookmarks/<id:bookmark_id>/fetch-metadata")
+@bp.post("/bookmarks/<id:bookmark_id>/refresh-metadata")  # the original's path
 @api_doc(response=BOOKMARK, status=202,
          responses={409: "fetching page details is turned off (FETCH_METADATA)"})
 @require_scope("bookmarks:write")

@@ -159,6 +159,7 @@ def bookmark_json(row: Mapping[str, Any], tags: list[dict]) -> dict:
         "title": row["title"],
         "description": row["description"],
         "favicon_url": row["favicon_url"],
+        "favicon": row["favicon_url"],  # the original clients' name for it
         "is_favorite": bool(row["is_favorite"]),
         "is_read": bool(row["is_read"]),
         "read_at": iso_time(row["read_at"]),

@@ -107,7 +107,9 @@ def _optional_id(value: Any, field: str) -> int | None:
 def normalize_url(url: Any, field: str = "url") -> str:
     """Validate and normalize a bookmark URL: ``http``/``https`` only (a bare
     ``example.com/x`` gets ``https://``), scheme and host lower-cased, the default port and
-    the fragment dropped, an empty path made ``/``. Raises :class:`InvalidInput`."""
+    a bare trailing ``#`` dropped, an empty path made ``/``. The fragment is kept: in a
+    single-page app (``https://app.example.com/#/inbox/42``) it names the page, and some
+    links carry their key in it. Raises :class:`InvalidInput`."""
     if not isinstance(url, str) or not url.strip():
         raise InvalidInput("Enter the URL of the page.", field, "required")
     url = url.strip()
@@ -137,7 +139,8 @@ def normalize_url(url: Any, field: str = "url") -> str:
         netloc = f"{credentials}@{host}"
     if port is not None and port != {"http": 80, "https": 443}[scheme]:
         netloc += f":{port}"
-    return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
+    # urlunsplit leaves out an empty fragment, so "https://a.example/x#" saves as ".../x"
+    return urlunsplit((scheme, netloc, parts.path or "/", parts.query, parts.fragment))
 
 
 def url_hash(url: str) -> str:

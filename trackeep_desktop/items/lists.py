@@ -193,6 +193,21 @@ def _among(column: str, choices: tuple[str, ...]) -> Callable[[str, str], Condit
     return condition
 
 
+def _containing(*columns: str) -> Callable[[str, str], Condition]:
+    """``?search=``: rows where any of ``columns`` contains the text, ignoring (ASCII) case;
+    an empty text filters nothing."""
+
+    def condition(value: str, name: str) -> Condition:
+        needle = value.strip().lower()
+        if not needle:
+            return "1 = 1", []
+        pattern = "%" + needle.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"
+        return (" OR ".join(f"lower({c}) LIKE ? ESCAPE '!'" for c in columns),
+                [pattern] * len(columns))
+
+    return condition
+
+
 def _parent_filter(value: str, name: str) -> Condition:
     if value.strip().lower() in ("none", "null", ""):
         return "parent_id IS NULL", []
@@ -217,6 +232,7 @@ FILTERS: dict[str, dict[str, Callable[[str, str], Condition]]] = {
     },
     "note": {
         "pinned": _flag("is_pinned"),
+        "search": _containing("title", "content"),
     },
 }
 

@@ -302,7 +302,7 @@ def delete_saved(saved_id: int):
     return jsonify({"message": "The saved search is deleted.", "id": saved_id})
 
 
-@bp.get("/search/saved/<id:saved_id>/run")
+@bp.route("/search/saved/<id:saved_id>/run", methods=["GET", "POST"])  # POST: the original
 @api_doc(response=SEARCH_ANSWER, params=[
     query_param("type", "bookmark, task, note, file (comma-separated)"), *PAGING])
 @require_scope("read")

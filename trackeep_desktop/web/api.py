@@ -5,9 +5,20 @@ methods a known path does not serve into JSON 405s with ``Allow``."""
 from flask import Blueprint, Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from trackeep_desktop.web.auth import public
 from trackeep_desktop.web.errors import ApiError
 
 bp = Blueprint("api", __name__)
+#: Paths of the original API outside ``/api/v1``.
+root_bp = Blueprint("api_root", __name__)
+
+
+@root_bp.get("/api/version")
+@public
+def version():
+    """What this server is, at the original's unversioned path."""
+    state = current_app.extensions["trackeep"]
+    return jsonify({"name": "trackeep", "version": state.version, "api": "v1"})
 
 
 @bp.get("/")
@@ -20,7 +31,7 @@ def index():
 CATCH_ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
-def _allowed_methods(path: str) -> list[str]:
+def allowed_methods(path: str) -> list[str]:
     """The methods other rules serve on ``path`` (the catch-all matches every method of
     every path, so a rule that lacks the method falls through to it)."""
     adapter = current_app.url_map.bind_to_environ(request.environ)
@@ -39,7 +50,7 @@ def _allowed_methods(path: str) -> list[str]:
 
 @bp.route("/<path:unknown>", methods=CATCH_ALL_METHODS)
 def not_found(unknown):
-    allowed = _allowed_methods(request.path)
+    allowed = allowed_methods(request.path)
     if allowed:
         raise MethodNotAllowed(valid_methods=allowed)
     raise ApiError(404, f"not found: /api/v1/{unknown}")
@@ -47,4 +58,5 @@ def not_found(unknown):
 
 def init_app(app: Flask, state) -> None:
     """The API root, and JSON 404s for unknown API paths (registered last)."""
+    app.register_blueprint(root_bp)
     app.register_blueprint(bp, url_prefix="/api/v1")

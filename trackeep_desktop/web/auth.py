@@ -9,7 +9,8 @@
 * CSRF: every state-changing request authenticated by the cookie must carry the session's
   token (form field ``csrf_token`` or header ``X-CSRF-Token``); anonymous form posts carry a
   token that matches the ``trackeep_csrf`` cookie. Bearer requests are exempt.
-* Rate limits: the general API limit per client address, the pairing/2FA limit per client
+* Rate limits: the general API limit per client (a session, an API key, else the address;
+  see :func:`_general_api_limit`), the pairing/2FA limit per client
   and per account (see :func:`hit_limit`), and the login limit, which counts failures
   only and never locks out a client that signed in before (see :func:`login_attempt`).
   The client address is the socket's, or ``X-Forwarded-For``'s when the socket is a
@@ -39,6 +40,7 @@ from trackeep_desktop.capabilities.gate import Limit
 from trackeep_desktop.capabilities.keys import short_hash
 from trackeep_desktop.clock import SystemClock
 from trackeep_desktop.storage.models import ApiKey, User
+from trackeep_desktop.web import cors
 from trackeep_desktop.web.errors import ApiError, error_response
 
 log = logging.getLogger(__name__)
@@ -119,12 +121,17 @@ def client_ip() -> str:
     return g.client_ip
 
 
+def from_trusted_proxy() -> bool:
+    """Whether this request's socket is one of ``TRUSTED_PROXIES``."""
+    networks = _networks(tuple(current_app.config["TRUSTED_PROXIES"]))
+    return _is_trusted(request.remote_addr or "", networks)
+
+
 def request_is_secure() -> bool:
     """HTTPS, directly or at a trusted proxy that says so in ``X-Forwarded-Proto``."""
     if request.is_secure:
         return True
-    networks = _networks(tuple(current_app.config["TRUSTED_PROXIES"]))
-    return (_is_trusted(request.remote_addr or "", networks)
+    return (from_trusted_proxy()
             and request.headers.get("X-Forwarded-Proto", "").lower() == "https")
 
 
@@ -304,25 +311,39 @@ def _remember_device(response: Response, user_id: int) -> None:
 def _general_api_limit() -> None:
     """Every /api/ request counts against its client's general limit (raises on 429).
 
-    The web UI and the desktop window (a session cookie) have a limit per browser session,
-    keyed by a hash, never the session id itself, since every window on a desktop shares one
-    address; everyone else one per address. A request with a session reads it through the
-    request gate together with the limit (one Redis round trip, see
-    :mod:`trackeep_desktop.capabilities.gate`) and leaves it for :func:`current_credentials`.
+    A client is what authenticates the request, since many clients share one address (every
+    window on a desktop, every extension and app behind one NAT): the web UI and the desktop
+    window (a session cookie) have ``UI_RATE_LIMIT`` per browser session; a bearer session
+    token, an API key or a paired device's key ``API_RATE_LIMIT`` each, keyed by a hash of
+    the session id or by the key's row id, never the secret itself; anonymous requests, and
+    credentials that do not authenticate, ``API_RATE_LIMIT`` per address. A request with a
+    session reads it through the request gate together with the limit (one Redis round
+    trip, see :mod:`trackeep_desktop.capabilities.gate`) and leaves it for
+    :func:`current_credentials`; an API key is looked up first (one indexed read, which the
+    view needs anyway), so a made-up key counts on the address, never on a budget of its own.
     """
     if not is_api_request():
         return
     config = current_app.config
     window = config["API_RATE_WINDOW"]
     general = Limit("general", f"{client_ip()}:general", config["API_RATE_LIMIT"], window)
+    if _presents_api_key():
+        credentials = current_credentials()
+        if credentials is not None and credentials.api_key is not None:
+            general = Limit("general", f"key:{credentials.api_key.id}:general",
+                            config["API_RATE_LIMIT"], window)
+        g.rate_limit = hit_limit(general.name, [general.key], general.limit, window)
+        return
     session_id, via = _presented_session()
     if session_id is None:
         g.rate_limit = hit_limit(general.name, [general.key], general.limit, window)
         return
-    signed_in = general
     if via == "cookie":
         signed_in = Limit("ui", f"session:{short_hash(session_id)}:ui",
                           config["UI_RATE_LIMIT"], window)
+    else:
+        signed_in = Limit("general", f"session:{short_hash(session_id)}:general",
+                          config["API_RATE_LIMIT"], window)
     admission = state().capabilities.gate.admit(session_id, signed_in, general)
     g.prefetched_session = (session_id, admission.session)
     if not admission.result.allowed:
@@ -331,19 +352,52 @@ def _general_api_limit() -> None:
     g.rate_limit = admission.result
 
 
-def _presented_session() -> tuple[str | None, str]:
-    """The session id this request presents (a bearer token that is not an API key, or
-    the session cookie when there is no Authorization header) and how; ``(None, "")`` for
-    none."""
+#: Endpoints that also take the credential as ``?token=`` on a GET: the original mobile app's
+#: file download, whose link is opened by the system's viewer or player, which cannot send
+#: a header. Nowhere else: a token in a URL ends up in histories and proxies' logs.
+QUERY_TOKEN_ENDPOINTS = frozenset({"files_api.download"})
+
+
+def presented_credential() -> tuple[str, str]:
+    """The credential this request presents and where: ``(token, "header")`` for
+    ``Authorization: Bearer``, ``(token, "query")`` for ``?token=`` on a GET of
+    :data:`QUERY_TOKEN_ENDPOINTS`, ``(session id, "cookie")``, ``("", "bad")`` for an
+    Authorization header that is not a bearer token (never the cookie then), or ``("", "")``.
+    """
     header = request.headers.get("Authorization", "")
     if header:
         scheme, _, token = header.strip().partition(" ")
         token = token.strip()
-        if scheme.lower() != "bearer" or not token or token.startswith(accounts.API_KEY_PREFIX):
-            return None, ""
-        return token, "bearer"
+        if scheme.lower() != "bearer" or not token:
+            return "", "bad"
+        return token, "header"
+    if request.method in ("GET", "HEAD") and request.endpoint in QUERY_TOKEN_ENDPOINTS:
+        token = request.args.get("token", "").strip()
+        if token:
+            return token, "query"
     cookie = request.cookies.get(SESSION_COOKIE)
-    return (cookie, "cookie") if cookie else (None, "")
+    if cookie and not cors.cookie_allowed():  # another origin: the cookie is not a credential
+        g.credentials_refused = cors.CROSS_ORIGIN_COOKIE
+        return "", ""
+    return (cookie, "cookie") if cookie else ("", "")
+
+
+def _presents_api_key() -> bool:
+    """Whether the request's credential is an API key (``tk_...``)."""
+    token, where = presented_credential()
+    return where in ("header", "query") and token.startswith(accounts.API_KEY_PREFIX)
+
+
+def _presented_session() -> tuple[str | None, str]:
+    """The session id this request presents (a bearer token that is not an API key, or
+    the session cookie when there is no Authorization header) and how; ``(None, "")`` for
+    none."""
+    token, where = presented_credential()
+    if where in ("header", "query") and not token.startswith(accounts.API_KEY_PREFIX):
+        return token, "bearer"
+    if where == "cookie":
+        return token, "cookie"
+    return None, ""
 
 
 # ------------------------------------------------------------------------------ credentials
@@ -389,27 +443,28 @@ def _from_session(session_id: str, via: str) -> Credentials | None:
     return Credentials(user=user, via=via, session=session)
 
 
+#: The 401 message for a key that does not authenticate, by :func:`accounts.check_api_key`'s
+#: reason (a key never issued and a revoked one look the same: a revoked key's row is gone).
+API_KEY_REFUSALS = {"invalid": "invalid API key", "expired": "API key expired"}
+
+
 def _from_api_key(raw: str) -> Credentials | None:
-    record = accounts.find_api_key(raw, now())
+    record, problem = accounts.check_api_key(raw, now())
     if record is None:
+        g.credentials_refused = API_KEY_REFUSALS.get(problem or "invalid", "invalid API key")
         return None
     accounts.touch_api_key(record, now())
     return Credentials(user=record.user, via="api_key", api_key=record)
 
 
 def _resolve() -> Credentials | None:
-    header = request.headers.get("Authorization", "")
-    if header:
-        scheme, _, token = header.strip().partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            return None
+    token, where = presented_credential()
+    if where in ("header", "query"):
         if token.startswith(accounts.API_KEY_PREFIX):
             return _from_api_key(token)
         return _from_session(token, "bearer")
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if cookie:
-        credentials = _from_session(cookie, "cookie")
+    if where == "cookie":
+        credentials = _from_session(token, "cookie")
         if credentials is None:
             g.clear_session_cookie = True
         return credentials
@@ -431,7 +486,7 @@ def current_user() -> User | None:
 
 def _unauthenticated():
     if is_api_request():
-        raise ApiError(401, "authentication required")
+        raise ApiError(401, g.get("credentials_refused") or "authentication required")
     target = request.full_path.rstrip("?") if request.method == "GET" else "/"
     return redirect("/login" if target == "/" else "/login?" + urlencode({"next": target}))
 
