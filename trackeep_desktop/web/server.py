@@ -14,7 +14,6 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
 
 from flask import Flask
 
@@ -244,15 +243,6 @@ class _CountedBody:
             self._counter.__exit__(None, None, None)
 
 
-def _closing(start_response: Callable) -> Callable:
-    """``start_response`` that asks for the connection to close after this answer."""
-    def closing_start_response(status, headers, exc_info=None):
-        headers = [h for h in headers if h[0].lower() != "connection"]
-        return start_response(status, [*headers, ("Connection", "close")], exc_info)
-
-    return closing_start_response
-
-
 class WaitressServer:
     """waitress: a pure-Python thread pool behind one select loop, for hosts where gevent
     cannot be installed. HTTP/1.1 only: it cannot hand a request's socket to a WebSocket,
@@ -268,11 +258,9 @@ class WaitressServer:
         from waitress.server import create_server
 
         in_flight = self._in_flight = _RequestCounter()
-        stopping = self._stopping = threading.Event()
+        self._stopping = threading.Event()
 
         def counted(environ, start_response):
-            if stopping.is_set():  # draining: this connection's last answer
-                start_response = _closing(start_response)
             if environ.get("PATH_INFO", "").startswith("/socket.io/"):
                 return app(environ, start_response)  # a poll waits as long as its client
             in_flight.__enter__()
