@@ -14,6 +14,7 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from trackeep_desktop.web import cors
 from trackeep_desktop.web.hosts import external_url
 
 bp = Blueprint("observability", __name__)
@@ -209,11 +210,6 @@ def health():
     return jsonify(body), 503 if failing else 200
 
 
-#: Origins of browser extensions, the only cross-origin readers of the discovery answer
-#: (a web page has no business finding out that Trackeep runs on this machine).
-EXTENSION_ORIGIN = re.compile(r"^(chrome|moz|safari-web)-extension://[A-Za-z0-9._-]+$")
-
-
 @bp.get("/.well-known/trackeep")
 def discovery():
     """Who answers here, for an extension looking for the desktop program on 8080-8089:
@@ -229,8 +225,10 @@ def discovery():
         "api": f"{base}/api/v1",
         "pairing": f"{base}/api/v1/auth/pair",
     })
+    # Readable cross-origin by whom the API is (extensions, TRACKEEP_CORS_ORIGINS): a web
+    # page has no business finding out that Trackeep runs on this machine.
     origin = request.headers.get("Origin", "")
-    if EXTENSION_ORIGIN.match(origin):
+    if cors.origin_allowed(origin, current_app.config):
         response.headers["Access-Control-Allow-Origin"] = origin
     response.headers["Vary"] = "Origin"
     response.headers["Cache-Control"] = "no-store"
